@@ -1,0 +1,235 @@
+/**
+ * One SSH connection per node per run, reused for every command. Commands are
+ * scripts sent to `bash -s` on stdin (Raspberry Pi OS /bin/sh is dash), under
+ * sudo when the login user is not root. Host keys are checked against the
+ * inventory's known_hosts file.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { NodeSSH } from 'node-ssh';
+import type { ClientChannel } from 'ssh2';
+import type { NodeSpec } from '../inventory/types.ts';
+import { ConnectionError, HostKeyError, RemoteCommandError } from './errors.ts';
+import { appendKnownHost, fingerprint, hostKeyAlgorithmsFor, hostToken, judgeHostKey, keyTypeOf, readKnownHosts } from './known-hosts.ts';
+import { redact, Secret, sh, type Command } from './shell.ts';
+
+export interface SessionOptions {
+  acceptNewHostKeys?: boolean;
+  /** Called with every command text before it runs (--verbose). */
+  onCommand?: (node: string, text: string) => void;
+}
+
+export interface RunOptions {
+  /** Bytes for the command's stdin after the script (a Secret is never logged). */
+  stdin?: string | Buffer | Secret | Readable;
+  /** Run as root through sudo (default: the node's `become`). */
+  become?: boolean;
+  timeoutMs?: number;
+  /** Resolve with the exit code instead of throwing on non-zero. */
+  allowFailure?: boolean;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const STDERR_TAIL_BYTES = 4096;
+
+/** Wrap a command so that bash reads it whole before anything reads stdin. */
+export function framedScript(command: Command): string {
+  // bash reads a script from a pipe one byte at a time, and parses the whole
+  // `{ … } ; exit` line before running it: the payload after it stays unread
+  // until the command itself consumes it, and is never run as script text.
+  return `set -euo pipefail\nexport LC_ALL=C\n{\n${command.text}\n} ; exit $?\n`;
+}
+
+function describeConnectError(node: NodeSpec, err: Error & { code?: string; level?: string }): string {
+  const where = `${node.name} (${node.user}@${node.address}:${node.port})`;
+  if (err.code === 'ECONNREFUSED') return `${where}: connection refused; is sshd running?`;
+  if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') return `${where}: host unreachable`;
+  if (err.code === 'ENOTFOUND') return `${where}: address does not resolve`;
+  if (/handshake|timed out/i.test(err.message)) return `${where}: no answer within ${node.connectTimeoutMs / 1000}s (host down or unreachable)`;
+  if (err.level === 'client-authentication') return `${where}: authentication failed with key ${node.privateKey}`;
+  return `${where}: ${err.message}`;
+}
+
+export class Connection {
+  private closed = false;
+  private lost: Error | null = null;
+
+  private constructor(
+    readonly node: NodeSpec,
+    private readonly ssh: NodeSSH,
+    private readonly options: SessionOptions,
+  ) {
+    ssh.connection?.on('close', () => {
+      if (!this.closed) this.lost = new ConnectionError(`${node.name}: connection lost`);
+    });
+    ssh.connection?.on('error', (err) => {
+      this.lost = new ConnectionError(`${node.name}: connection lost (${err.message})`);
+    });
+  }
+
+  static async open(node: NodeSpec, options: SessionOptions = {}): Promise<Connection> {
+    let privateKey: string;
+    try {
+      privateKey = await readFile(node.privateKey, 'utf8');
+    } catch {
+      throw new ConnectionError(`${node.name}: cannot read private key ${node.privateKey} (set connection.privateKey in the inventory)`);
+    }
+    const entries = await readKnownHosts(node.knownHosts);
+    const token = hostToken(node.address, node.port);
+    let refusal: HostKeyError | null = null;
+    let newKey: Buffer | null = null;
+    const algorithms = hostKeyAlgorithmsFor(entries, token);
+
+    const ssh = new NodeSSH();
+    try {
+      await ssh.connect({
+        host: node.address,
+        port: node.port,
+        username: node.user,
+        privateKey,
+        readyTimeout: node.connectTimeoutMs,
+        keepaliveInterval: 5000,
+        keepaliveCountMax: 3,
+        ...(algorithms ? { algorithms: { serverHostKey: algorithms as never } } : {}),
+        hostVerifier: (key: Buffer) => {
+          const verdict = judgeHostKey(entries, token, key);
+          if (verdict.kind === 'match') return true;
+          if (verdict.kind === 'changed') {
+            refusal = new HostKeyError(
+              `${node.name} (${token}): host key has CHANGED: ${node.knownHosts}:${verdict.entry.line} holds a ${verdict.entry.keyType} key, ` +
+                `the host presented ${keyTypeOf(key)} ${fingerprint(key)}. Refusing to connect. If the host was reinstalled, ` +
+                `remove the old entry (ssh-keygen -R '${token}' -f ${node.knownHosts}) and re-run with --accept-new-host-keys.`,
+            );
+            return false;
+          }
+          if (!options.acceptNewHostKeys) {
+            refusal = new HostKeyError(
+              `${node.name} (${token}): host key ${keyTypeOf(key)} ${fingerprint(key)} is not in ${node.knownHosts}. ` +
+                `Check the fingerprint on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then re-run with --accept-new-host-keys.`,
+            );
+            return false;
+          }
+          newKey = key;
+          return true;
+        },
+      });
+    } catch (err) {
+      ssh.dispose();
+      if (refusal) throw refusal;
+      throw new ConnectionError(describeConnectError(node, err as Error));
+    }
+    if (newKey) await appendKnownHost(node.knownHosts, token, newKey);
+    return new Connection(node, ssh, options);
+  }
+
+  /** Run a command; throws RemoteCommandError on a non-zero exit unless allowFailure. */
+  async run(command: Command, opts: RunOptions = {}): Promise<RunResult> {
+    if (this.lost) throw this.lost;
+    const client = this.ssh.connection;
+    if (!client) throw new ConnectionError(`${this.node.name}: not connected`);
+    const become = (opts.become ?? this.node.become) && this.node.user !== 'root';
+    const entry = become ? 'sudo -n -- bash -s' : 'bash -s';
+    const shown = redact(command.text.length > 400 ? `${command.text.slice(0, 400)} …` : command.text);
+    this.options.onCommand?.(this.node.name, command.text);
+    const timeoutMs = opts.timeoutMs ?? this.node.commandTimeoutMs;
+
+    const channel = await new Promise<ClientChannel>((resolve, reject) => {
+      client.exec(entry, (err, ch) => (err ? reject(new ConnectionError(`${this.node.name}: cannot open a channel (${err.message})`)) : resolve(ch)));
+    });
+
+    return await new Promise<RunResult>((resolve, reject) => {
+      const out: Buffer[] = [];
+      let err = Buffer.alloc(0);
+      let settled = false;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        client.removeListener('close', onLost);
+        fn();
+      };
+      const onLost = () =>
+        finish(() => reject(new RemoteCommandError(this.node.name, shown, null, redact(err.toString()), 'connection lost while it ran')));
+      client.once('close', onLost);
+      const timer = setTimeout(() => {
+        finish(() => reject(new RemoteCommandError(this.node.name, shown, null, redact(err.toString()), `timed out after ${timeoutMs / 1000}s`)));
+        try {
+          channel.signal('KILL');
+        } catch {
+          /* the channel may already be gone */
+        }
+        channel.close();
+      }, timeoutMs);
+
+      channel.on('data', (chunk: Buffer) => out.push(chunk));
+      channel.stderr.on('data', (chunk: Buffer) => {
+        err = Buffer.concat([err, chunk]);
+        if (err.length > STDERR_TAIL_BYTES * 4) err = err.subarray(err.length - STDERR_TAIL_BYTES);
+      });
+      channel.on('close', (code: number | null, signal?: string) => {
+        finish(() => {
+          const stdout = Buffer.concat(out).toString();
+          const stderr = redact(err.subarray(Math.max(0, err.length - STDERR_TAIL_BYTES)).toString());
+          if (code === null || code === undefined) {
+            reject(new RemoteCommandError(this.node.name, shown, null, stderr, signal ? `killed by ${signal}` : 'ended without an exit status'));
+          } else if (code !== 0 && !opts.allowFailure) {
+            reject(new RemoteCommandError(this.node.name, shown, code, stderr));
+          } else {
+            resolve({ code, stdout, stderr });
+          }
+        });
+      });
+
+      channel.write(framedScript(command));
+      const input = opts.stdin;
+      if (input === undefined) channel.end();
+      else if (input instanceof Secret) channel.end(input.reveal());
+      else if (typeof input === 'string' || Buffer.isBuffer(input)) channel.end(input);
+      else input.pipe(channel);
+    });
+  }
+
+  /**
+   * Write a file atomically (temp file + rename) with its mode set before any
+   * byte lands; the content travels on stdin, so a Secret never reaches argv.
+   */
+  async writeFile(path: string, content: string | Buffer | Secret, mode = 0o600): Promise<void> {
+    const octal = mode.toString(8).padStart(4, '0');
+    await this.run(
+      sh`dir=$(dirname ${path}); mkdir -p "$dir"; tmp=$(umask 077 && mktemp "$dir/.armlab.XXXXXX"); trap 'rm -f "$tmp"' EXIT; cat > "$tmp"; chmod ${octal} "$tmp"; mv -f "$tmp" ${path}; trap - EXIT`,
+      { stdin: content },
+    );
+  }
+
+  close(): void {
+    this.closed = true;
+    this.ssh.dispose();
+  }
+}
+
+/** The run's connections: opened lazily, once per node, closed together. */
+export class Connections {
+  private readonly open = new Map<string, Promise<Connection>>();
+  constructor(private readonly options: SessionOptions = {}) {}
+
+  get(node: NodeSpec): Promise<Connection> {
+    let conn = this.open.get(node.name);
+    if (!conn) {
+      conn = Connection.open(node, this.options);
+      conn.catch(() => this.open.delete(node.name));
+      this.open.set(node.name, conn);
+    }
+    return conn;
+  }
+
+  async closeAll(): Promise<void> {
+    const all = await Promise.allSettled([...this.open.values()]);
+    for (const r of all) if (r.status === 'fulfilled') r.value.close();
+    this.open.clear();
+  }
+}

@@ -1,0 +1,26 @@
+import type { Role } from './schema.ts';
+
+/** One node with its connection settings resolved (defaults merged, paths absolute). */
+export interface NodeSpec {
+  name: string;
+  address: string;
+  role: Role;
+  labels: Record<string, string>;
+  user: string;
+  port: number;
+  privateKey: string;
+  knownHosts: string;
+  become: boolean;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+}
+
+/** The typed inventory every task receives; parsed once per run. */
+export interface Inventory {
+  file: string;
+  cluster: string;
+  nodes: NodeSpec[];
+  k3s: { version: string; mirror?: string; config: Record<string, unknown> };
+  images: { builder?: string; platform: 'linux/arm/v7' };
+  cni: { linkType: 'VXLAN' | 'GRPC' };
+}

@@ -1,0 +1,113 @@
+/**
+ * The golden rootfs: Debian bookworm (armhf, or amd64 for transfer benchmarks)
+ * with sshd, sudo and a `pi` user, built once with debootstrap and cached in a
+ * directory keyed by everything that goes into it. Hosts mount it read-only
+ * as the lower layer of their overlay root.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { run } from '../core/local.ts';
+import type { Userland } from './plan.ts';
+
+const SUITE = 'bookworm';
+const PACKAGES = ['openssh-server', 'sudo', 'iproute2', 'procps', 'ca-certificates', 'kmod', 'iptables'];
+/** Bump when the setup below changes, so caches rebuild. */
+const RECIPE_VERSION = 1;
+
+/** Pi OS bookworm's cmdline.txt, before k3s:prep adds the cgroup flags. */
+export const PI_CMDLINE = 'console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes rootwait quiet';
+
+const SSHD_CONFIG = `# armlab lab host: key-only logins, no DNS lookups (no resolver in the lab)
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+HostKey /etc/ssh/ssh_host_ed25519_key
+MaxStartups 64:30:128
+`;
+
+export function cacheRoot(): string {
+  return process.env.ARMLAB_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'armlab');
+}
+
+/** The Debian mirror this machine's apt uses (debootstrap fetches from the same place). */
+export async function debianMirror(): Promise<string> {
+  if (process.env.ARMLAB_DEBIAN_MIRROR) return process.env.ARMLAB_DEBIAN_MIRROR;
+  for (const file of ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list']) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    const deb822 = /^URIs:\s*(\S+)/m.exec(text);
+    if (deb822?.[1] && !deb822[1].includes('security')) return deb822[1];
+    const classic = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s/m.exec(text);
+    if (classic?.[1]) return classic[1];
+  }
+  return 'http://deb.debian.org/debian';
+}
+
+export function goldenKey(userland: Userland, mirror: string): string {
+  const inputs = JSON.stringify({ userland, SUITE, PACKAGES, mirror, RECIPE_VERSION, SSHD_CONFIG, PI_CMDLINE });
+  return `${userland}-${createHash('sha256').update(inputs).digest('hex').slice(0, 16)}`;
+}
+
+/** Serialise builds across processes: an O_EXCL lock file holding our PID; a dead holder's lock is taken over. */
+async function withLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
+  await mkdir(dirname(lockFile), { recursive: true });
+  for (;;) {
+    try {
+      await writeFile(lockFile, String(process.pid), { flag: 'wx' });
+      break;
+    } catch {
+      const holder = Number(await readFile(lockFile, 'utf8').catch(() => '0'));
+      if (!holder || !existsSync(`/proc/${holder}`)) await rm(lockFile, { force: true });
+      else await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lockFile, { force: true });
+  }
+}
+
+async function setUpRootfs(rootfs: string): Promise<void> {
+  const inRoot = (p: string) => join(rootfs, p);
+  await run`chroot ${rootfs} /usr/sbin/useradd --create-home --shell /bin/bash --groups sudo --uid 1000 pi`;
+  await writeFile(inRoot('etc/sudoers.d/010_pi-nopasswd'), 'pi ALL=(ALL) NOPASSWD: ALL\n', { mode: 0o440 });
+  await run`sh -c ${`rm -f ${rootfs}/etc/ssh/ssh_host_*`}`;
+  await mkdir(inRoot('etc/ssh/sshd_config.d'), { recursive: true });
+  await writeFile(inRoot('etc/ssh/sshd_config.d/armlab-lab.conf'), SSHD_CONFIG);
+  await mkdir(inRoot('boot/firmware'), { recursive: true });
+  await writeFile(inRoot('boot/firmware/cmdline.txt'), `${PI_CMDLINE}\n`);
+  await writeFile(inRoot('etc/machine-id'), '');
+  await rm(inRoot('var/cache/apt/archives'), { recursive: true, force: true });
+  await mkdir(inRoot('var/cache/apt/archives/partial'), { recursive: true });
+}
+
+/** Path of a ready golden rootfs for `userland`, building it if the cache lacks it. */
+export async function ensureGolden(userland: Userland, log: (msg: string) => void = () => {}): Promise<string> {
+  const mirror = await debianMirror();
+  const dir = join(cacheRoot(), 'golden', goldenKey(userland, mirror));
+  const rootfs = join(dir, 'rootfs');
+  const done = join(dir, 'complete');
+  if (existsSync(done)) return rootfs;
+
+  return withLock(join(cacheRoot(), 'golden', `${userland}.lock`), async () => {
+    if (existsSync(done)) return rootfs;
+    const tmp = join(dir, `build-${process.pid}`);
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    log(`building the golden ${userland} rootfs with debootstrap (a few minutes, cached in ${dir})`);
+    try {
+      await run`debootstrap --arch=${userland} --variant=minbase --include=${PACKAGES.join(',')} ${SUITE} ${tmp} ${mirror}`;
+      await setUpRootfs(tmp);
+      await rm(rootfs, { recursive: true, force: true });
+      await rename(tmp, rootfs);
+      await writeFile(done, `${new Date().toISOString()}\n`);
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
+    }
+    return rootfs;
+  });
+}

@@ -1,0 +1,184 @@
+/**
+ * Emulated Pi lab: up (idempotent), down (removes exactly what up recorded),
+ * status, and stopping one host (a power cut, for fault tests).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { dump } from 'js-yaml';
+import { run, requireCommands, requireRoot } from '../core/local.ts';
+import { ensureArmEmulation } from './binfmt.ts';
+import { ensureGolden } from './golden.ts';
+import { hostPublicKey, isAlive, prepareHost, startHost, stopHost, waitForSshd } from './host.ts';
+import { ensureHostNetwork, ensureLan, removeNetwork, routesInUse } from './network.ts';
+import { pickSubnet, planLab, validateLabName, type LabPlan, type LabSpec } from './plan.ts';
+import { readState, stateFile, writeState, type LabState } from './state.ts';
+
+export const LAB_PACKAGES = {
+  debootstrap: 'debootstrap',
+  'qemu-arm-static': 'qemu-user-static',
+  'update-binfmts': 'binfmt-support',
+  containerd: 'containerd',
+  'ssh-keygen': 'openssh-client',
+  ip: 'iproute2',
+  tc: 'iproute2',
+  nsenter: 'util-linux',
+  unshare: 'util-linux',
+};
+
+const INVENTORY_MARKER = '# written by armlab lab:up';
+const SSHD_START_TIMEOUT_MS = 60_000;
+
+export interface LabUpResult {
+  plan: LabPlan;
+  changes: string[];
+  inventory: string;
+}
+
+function sameShape(a: LabSpec, b: LabSpec): boolean {
+  return JSON.stringify([a.hosts, a.linkRate, a.uplinkRate]) === JSON.stringify([b.hosts, b.linkRate, b.uplinkRate]);
+}
+
+function labInventory(plan: LabPlan): string {
+  const doc = {
+    cluster: plan.name === 'lab' ? 'lab' : `lab-${plan.name}`,
+    connection: {
+      user: 'pi',
+      privateKey: join(plan.dir, 'id_ed25519'),
+      knownHosts: join(plan.dir, 'known_hosts'),
+      connectTimeout: 20,
+    },
+    nodes: plan.hosts.map((h, i) => ({ name: h.name, address: h.address, role: i === 0 ? 'server' : 'agent', labels: { 'armlab.dev/lab-userland': h.userland } })),
+  };
+  return `${INVENTORY_MARKER} for lab "${plan.name}" (${plan.dir}); lab:down removes it\n${dump(doc, { lineWidth: 200 })}`;
+}
+
+async function writeIfChanged(path: string, content: string, mode = 0o644): Promise<boolean> {
+  const current = await readFile(path, 'utf8').catch(() => null);
+  if (current === content) return false;
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, content, { mode });
+  return true;
+}
+
+export async function labUp(spec: LabSpec, inventoryPath: string, log: (msg: string) => void = () => {}): Promise<LabUpResult> {
+  requireRoot('lab:up');
+  await requireCommands(LAB_PACKAGES, 'lab:up');
+  const nameProblem = validateLabName(spec.name);
+  if (nameProblem) throw new Error(nameProblem);
+  const inventory = resolve(inventoryPath);
+  const existing = await readState(spec.dir);
+  if (existing && !sameShape(existing.spec, spec)) {
+    throw new Error(`lab "${spec.name}" in ${spec.dir} already exists with other hosts or link rates; run lab:down first`);
+  }
+  const changes: string[] = [];
+  if (spec.hosts.some((h) => h.userland === 'armhf')) changes.push(...(await ensureArmEmulation()));
+  const golden: Record<string, string> = {};
+  for (const userland of new Set(spec.hosts.map((h) => h.userland))) golden[userland] = await ensureGolden(userland, log);
+
+  const state: LabState = existing ?? {
+    version: 1,
+    spec,
+    third: pickSubnet(spec.name, await routesInUse()).third,
+    created: { netns: [], rootLinks: [], files: [] },
+    hosts: {},
+  };
+  const plan = planLab(state.spec, state.third);
+  await writeState(state);
+  const record = async (what: { netns?: string; rootLink?: string }) => {
+    if (what.netns) state.created.netns.push(what.netns);
+    if (what.rootLink) state.created.rootLinks.push(what.rootLink);
+    await writeState(state);
+  };
+
+  changes.push(...(await ensureLan(plan, record)));
+  const clientKey = join(plan.dir, 'id_ed25519');
+  if (!existsSync(clientKey)) {
+    await run`ssh-keygen -q -t ed25519 -N ${''} -C ${`armlab-lab-${plan.name}`} -f ${clientKey}`;
+    changes.push(`created client key ${clientKey}`);
+  }
+  const clientPub = (await readFile(`${clientKey}.pub`, 'utf8')).trim();
+
+  const starting: Promise<void>[] = [];
+  for (const host of plan.hosts) {
+    changes.push(...(await ensureHostNetwork(plan, host, record)));
+    if (await prepareHost(host)) changes.push(`prepared ${host.name}'s disk in ${host.dir}`);
+    const running = state.hosts[host.name];
+    if (running && (await isAlive(running.init))) continue;
+    const proc = await startHost(host, golden[host.userland] ?? '', clientPub);
+    state.hosts[host.name] = proc;
+    await writeState(state);
+    changes.push(`started ${host.name} (${host.userland}, ${host.address}, pid ${proc.init.pid})`);
+    starting.push(waitForSshd(host.address, SSHD_START_TIMEOUT_MS, () => isAlive(proc.init)));
+  }
+  await Promise.all(starting);
+
+  const knownHosts = (await Promise.all(plan.hosts.map(async (h) => `${h.address} ${(await hostPublicKey(h)).split(' ').slice(0, 2).join(' ')}`))).join('\n');
+  if (await writeIfChanged(join(plan.dir, 'known_hosts'), `${knownHosts}\n`, 0o600)) changes.push('wrote known_hosts');
+
+  const current = await readFile(inventory, 'utf8').catch(() => null);
+  if (current !== null && !current.startsWith(INVENTORY_MARKER)) {
+    throw new Error(`${inventoryPath} exists and was not written by lab:up; choose another path with --inventory-out`);
+  }
+  if (await writeIfChanged(inventory, labInventory(plan))) {
+    changes.push(`wrote inventory ${inventoryPath}`);
+    if (!state.created.files.includes(inventory)) state.created.files.push(inventory);
+    await writeState(state);
+  }
+  return { plan, changes, inventory };
+}
+
+/** Power off one host (its disk stays); labUp starts it again. */
+export async function labStopHost(dir: string, name: string): Promise<boolean> {
+  const state = await readState(dir);
+  const proc = state?.hosts[name];
+  if (!state || !proc) throw new Error(`no host ${name} in the lab at ${dir}`);
+  return stopHost(proc);
+}
+
+export async function labDown(dir: string): Promise<string[]> {
+  requireRoot('lab:down');
+  const state = await readState(dir);
+  if (!state) return [];
+  const removed: string[] = [];
+  for (const [name, proc] of Object.entries(state.hosts)) if (await stopHost(proc)) removed.push(`host ${name} (pid ${proc.init.pid})`);
+  removed.push(...(await removeNetwork(state.created.netns, state.created.rootLinks)));
+  for (const file of state.created.files) {
+    const text = await readFile(file, 'utf8').catch(() => null);
+    if (text?.startsWith(INVENTORY_MARKER)) {
+      await rm(file);
+      removed.push(`file ${file}`);
+    }
+  }
+  // Only a directory that holds our state file is ours to delete.
+  if (existsSync(stateFile(dir))) {
+    await rm(dir, { recursive: true, force: true });
+    removed.push(`directory ${dir}`);
+  }
+  return removed;
+}
+
+export interface HostStatus {
+  name: string;
+  address: string;
+  userland: string;
+  running: boolean;
+  pid: number | null;
+  containerd: boolean;
+}
+
+export async function labStatus(dir: string): Promise<{ plan: LabPlan; hosts: HostStatus[] } | null> {
+  const state = await readState(dir);
+  if (!state) return null;
+  const plan = planLab(state.spec, state.third);
+  const hosts = await Promise.all(
+    plan.hosts.map(async (h) => {
+      const proc = state.hosts[h.name];
+      const running = await isAlive(proc?.init);
+      // The init process is chrooted into the host's root: its view shows the host's /run.
+      const containerd = running && existsSync(`/proc/${proc?.init.pid}/root/run/k3s/containerd/containerd.sock`);
+      return { name: h.name, address: h.address, userland: h.userland, running, pid: running ? (proc?.init.pid ?? null) : null, containerd };
+    }),
+  );
+  return { plan, hosts };
+}
