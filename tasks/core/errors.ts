@@ -39,6 +39,14 @@ export class HostKeyError extends RefusalError {
   override name = 'HostKeyError';
 }
 
+/** A script's first non-empty line, cut short, for one-line reports. */
+export function oneLine(command: string, max = 100): string {
+  const lines = command.split('\n').map((l) => l.trim()).filter(Boolean);
+  const first = lines[0] ?? '';
+  const more = lines.length > 1 || first.length > max;
+  return `${first.slice(0, max)}${more ? ' …' : ''}`;
+}
+
 /** A remote command that exited non-zero (or was cut off). */
 export class RemoteCommandError extends Error {
   override name = 'RemoteCommandError';
@@ -51,7 +59,8 @@ export class RemoteCommandError extends Error {
   ) {
     const status = exitCode === null ? detail || 'no exit status' : `exit code ${exitCode}`;
     const tail = stderrTail.trim() ? `\n  stderr: ${stderrTail.trim().split('\n').join('\n          ')}` : '';
-    super(`${node}: \`${command}\` failed (${status})${tail}`);
+    // The first line is what summaries show: node, status, and the command in one line.
+    super(`${node}: command failed (${status}): \`${oneLine(command)}\`${tail}`);
   }
 }
 

@@ -134,7 +134,7 @@ export class Connection {
     if (!client) throw new ConnectionError(`${this.node.name}: not connected`);
     const become = (opts.become ?? this.node.become) && this.node.user !== 'root';
     const entry = become ? 'sudo -n -- bash -s' : 'bash -s';
-    const shown = redact(command.text.length > 400 ? `${command.text.slice(0, 400)} …` : command.text);
+    const shown = redact(command.text);
     this.options.onCommand?.(this.node.name, command.text);
     const timeoutMs = opts.timeoutMs ?? this.node.commandTimeoutMs;
 

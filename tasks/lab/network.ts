@@ -106,10 +106,12 @@ export async function removeNetwork(netns: string[], rootLinks: string[]): Promi
     }
   }
   for (const link of rootLinks) {
-    if (await linkExists(null, link)) {
-      await run`ip link delete ${link}`;
-      removed.push(`veth ${link}`);
+    // Deleting the LAN namespace takes this veth's peer, and the kernel then
+    // removes this end asynchronously: it may vanish between check and delete.
+    if ((await linkExists(null, link)) && !(await succeeds`ip link delete ${link}`) && (await linkExists(null, link))) {
+      throw new Error(`could not delete veth ${link}`);
     }
+    removed.push(`veth ${link}`);
   }
   return removed;
 }

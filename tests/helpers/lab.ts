@@ -1,0 +1,100 @@
+/**
+ * Test labs: unique names per run (`armlab-t…`), torn down by the name and
+ * PIDs the lab recorded, even when a test fails or the run is interrupted.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { labDown, labUp, type LabUpResult } from '../../tasks/lab/lab.ts';
+import type { LabSpec } from '../../tasks/lab/plan.ts';
+import { readState } from '../../tasks/lab/state.ts';
+
+export interface TestLab extends LabUpResult {
+  name: string;
+  dir: string;
+  down(): Promise<string[]>;
+}
+
+const live = new Set<string>();
+let hooked = false;
+
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  // A crashed or interrupted run must not leave hosts behind.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      void Promise.allSettled([...live].map((d) => labDown(d))).then(() => process.exit(130));
+    });
+  }
+}
+
+export function uniqueLabName(): string {
+  return `t${randomBytes(3).toString('hex').slice(0, 5)}`;
+}
+
+export async function startTestLab(hosts: LabSpec['hosts'], extra: Partial<LabSpec> = {}): Promise<TestLab> {
+  hookExit();
+  const name = uniqueLabName();
+  const dir = `/tmp/armlab-${name}`;
+  live.add(dir);
+  const result = await labUp({ name, dir, hosts, ...extra }, join(dir, 'inventory.yaml'));
+  return {
+    ...result,
+    name,
+    dir,
+    async down() {
+      live.delete(dir);
+      return labDown(dir);
+    },
+  };
+}
+
+/** Run the armlab CLI as a user would; resolves with exit code and output. */
+export function armlab(args: string[], opts: { timeoutMs?: number; onSpawn?: (pid: number) => void } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'tasks/cli.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid) opts.onSpawn?.(child.pid);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`armlab ${args.join(' ')} took over ${(opts.timeoutMs ?? 120_000) / 1000}s\n${stdout}\n${stderr}`));
+    }, opts.timeoutMs ?? 120_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** PIDs running inside a lab host's PID namespace whose argv matches. */
+export async function processesInHost(dir: string, host: string, match: (argv: string[]) => boolean): Promise<number[]> {
+  const state = await readState(dir);
+  const init = state?.hosts[host]?.init.pid;
+  if (!init) return [];
+  const ns = await readlink(`/proc/${init}/ns/pid`).catch(() => null);
+  if (!ns) return [];
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const theirs = await readlink(`/proc/${entry}/ns/pid`).catch(() => null);
+    if (theirs !== ns) continue;
+    const argv = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean);
+    if (match(argv)) found.push(Number(entry));
+  }
+  return found;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
