@@ -39,7 +39,15 @@ export async function startTestLab(hosts: LabSpec['hosts'], extra: Partial<LabSp
   const name = uniqueLabName();
   const dir = `/tmp/armlab-${name}`;
   live.add(dir);
-  const result = await labUp({ name, dir, hosts, ...extra }, join(dir, 'inventory.yaml'));
+  let result: LabUpResult;
+  try {
+    result = await labUp({ name, dir, hosts, ...extra }, join(dir, 'inventory.yaml'));
+  } catch (err) {
+    // A half-built lab is still torn down by what its state file recorded.
+    live.delete(dir);
+    await labDown(dir).catch(() => undefined);
+    throw err;
+  }
   return {
     ...result,
     name,

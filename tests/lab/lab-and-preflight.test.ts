@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { dump, load } from 'js-yaml';
 import { run } from '../../tasks/core/local.ts';
@@ -86,6 +87,45 @@ describe('emulated Pi lab + preflight', { timeout: 900_000 }, () => {
         assert.match(err.message, /^pi1: command failed \(exit code 3\): `echo oops >&2; exit 3`\n  stderr: oops$/);
         return true;
       });
+    } finally {
+      conn.close();
+    }
+  });
+
+  test('secrets travel on stdin: never in a command, a log line or the remote process list', async () => {
+    const inventory = await loadInventory(inv);
+    const seen: string[] = [];
+    const conn = await Connection.open(inventory.nodes[0]!, { onCommand: (_n, text) => seen.push(text) });
+    const watcher = await Connection.open(inventory.nodes[0]!);
+    const token = new Secret(`K10${createHash('sha256').update(lab.name).digest('hex')}::server:0123456789abcdef`);
+    try {
+      await conn.writeFile('/etc/armlab-test/token', token, 0o600);
+      assert.equal((await conn.run(sh`stat -c '%a %U' /etc/armlab-test/token; cat /etc/armlab-test/token`)).stdout, `600 root\n${token.reveal()}`);
+      // Hold a command open on its stdin, with the secret already sent, and look at every process on the host.
+      const slow = new PassThrough();
+      const pending = conn.run(sh`cat > /tmp/held`, { stdin: slow });
+      slow.write(token.reveal());
+      await waitFor('cat on pi1', async () => (await processesInHost(lab.dir, 'pi1', (a) => a.includes('cat'))).length > 0, 20_000);
+      const ps = (await watcher.run(sh`ps -eo args`)).stdout;
+      slow.end();
+      await pending;
+      assert.match(ps, /bash -s/);
+      assert.equal(ps.includes(token.reveal()), false, 'the token is in a process list');
+      assert.equal(seen.some((t) => t.includes(token.reveal())), false, 'the token is in a command text');
+    } finally {
+      conn.close();
+      watcher.close();
+    }
+  });
+
+  test('a command that outlives its timeout is cut off and reported', async () => {
+    const inventory = await loadInventory(inv);
+    const conn = await Connection.open(inventory.nodes[3]!);
+    try {
+      const started = Date.now();
+      await assert.rejects(conn.run(sh`sleep 30`, { timeoutMs: 1500 }), /^RemoteCommandError: pi4: command failed \(timed out after 1\.5s\): `sleep 30`/);
+      assert.ok(Date.now() - started < 10_000);
+      assert.equal((await conn.run(sh`echo still usable`)).stdout, 'still usable\n', 'the connection survives a timed-out command');
     } finally {
       conn.close();
     }
