@@ -62,11 +62,26 @@ function builderExists(raw: unknown): RuleProblem[] {
   return [];
 }
 
+/** Keys armlab sets itself in config.yaml; letting k3s.config override them would break joins. */
+export const MANAGED_K3S_KEYS = ['node-name', 'node-label', 'server', 'token', 'token-file', 'agent-token', 'cluster-init'];
+
+function k3sConfigLeavesManagedKeys(raw: unknown): RuleProblem[] {
+  const config = (raw as { k3s?: { config?: unknown } } | null)?.k3s?.config;
+  if (!config || typeof config !== 'object') return [];
+  return Object.keys(config)
+    .filter((k) => MANAGED_K3S_KEYS.includes(k))
+    .map((k) => ({
+      path: ['k3s', 'config', k],
+      message: k === 'node-label' ? 'is set by armlab from nodes[].labels; put labels there' : 'is set by armlab (node names, joins and tokens follow the inventory); remove it',
+    }));
+}
+
 export const RULES = [
   (raw: unknown) => uniqueField(raw, 'name'),
   (raw: unknown) => uniqueField(raw, 'address'),
   atLeastOneServer,
   builderExists,
+  k3sConfigLeavesManagedKeys,
 ];
 
 export function checkRules(raw: unknown): RuleProblem[] {

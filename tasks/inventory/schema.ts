@@ -76,7 +76,8 @@ export const k3sSchema = z.strictObject(
   {
     version: z
       .string(expect('an exact k3s version such as "v1.31.12+k3s1" or a channel such as "stable"'))
-      .refine((s) => K3S_EXACT_VERSION.test(s) || (K3S_CHANNEL.test(s) && !s.startsWith('v')), expect('an exact k3s version such as "v1.31.12+k3s1" or a channel such as "stable"')),
+      .refine((s) => K3S_EXACT_VERSION.test(s) || (K3S_CHANNEL.test(s) && !s.startsWith('v')), expect('an exact k3s version such as "v1.31.12+k3s1" or a channel such as "stable"'))
+      .optional(),
     mirror: z.url(expect('a base URL for k3s release artefacts, e.g. "https://mirror.example/k3s"')).optional(),
     config: z.record(z.string(), z.unknown(), expect('a mapping of extra k3s config.yaml settings')).optional(),
   },

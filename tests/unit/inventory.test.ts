@@ -96,6 +96,13 @@ test('table of single problems, each message exact', () => {
         'inventory/x.yaml:4 connection.connectTimeout: got number -1, expected a number of seconds, e.g. 30',
       ],
     ],
+    [
+      'cluster: lab\nnodes:\n  - {name: pi1, address: 10.0.0.1, role: server}\nk3s:\n  config:\n    token: abc\n    node-label: [a=b]\n',
+      [
+        'inventory/x.yaml:6 k3s.config.token: is set by armlab (node names, joins and tokens follow the inventory); remove it',
+        'inventory/x.yaml:7 k3s.config.node-label: is set by armlab from nodes[].labels; put labels there',
+      ],
+    ],
     ['cluster: lab\ncluster: lab2\nnodes: []\n', ['inventory/x.yaml:2 YAML syntax: duplicated mapping key']],
   ];
   for (const [source, expected] of cases) assert.deepEqual(problems(source), expected, source);

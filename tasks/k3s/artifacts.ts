@@ -1,0 +1,73 @@
+/**
+ * k3s release artefacts: which binary and checksum file serve which node
+ * architecture, where they live (upstream or a mirror), and how a checksum
+ * file names the expected hash. Pure.
+ */
+export interface K3sAsset {
+  /** `uname -m` of the nodes that run it. */
+  arch: string;
+  binary: string;
+  checksums: string;
+}
+
+const ASSETS: Record<string, K3sAsset> = {
+  armv7l: { arch: 'armv7l', binary: 'k3s-armhf', checksums: 'sha256sum-arm.txt' },
+  aarch64: { arch: 'aarch64', binary: 'k3s-arm64', checksums: 'sha256sum-arm64.txt' },
+  x86_64: { arch: 'x86_64', binary: 'k3s', checksums: 'sha256sum-amd64.txt' },
+};
+
+export function assetFor(arch: string): K3sAsset {
+  const asset = ASSETS[arch];
+  if (!asset) throw new Error(`k3s has no release for architecture "${arch}" (supported: ${Object.keys(ASSETS).join(', ')})`);
+  return asset;
+}
+
+export const EXACT_VERSION = /^v\d+\.\d+\.\d+\+k3s\d+$/;
+
+export interface Sources {
+  /** `<releases>/<tag>/<asset>` */
+  releases: string;
+  /** `<channels>/<name>` redirects to a URL ending in the tag (or answers the tag as text). */
+  channels: string;
+  installScript: string;
+}
+
+export const UPSTREAM: Sources = {
+  releases: 'https://github.com/k3s-io/k3s/releases/download',
+  channels: 'https://update.k3s.io/v1-release/channels',
+  installScript: 'https://get.k3s.io',
+};
+
+/** A mirror serves `<mirror>/<tag>/<asset>`, `<mirror>/channels/<name>` and `<mirror>/install.sh`. */
+export function sourcesFor(mirror: string | undefined): Sources {
+  if (!mirror) return UPSTREAM;
+  const base = mirror.replace(/\/+$/, '');
+  return { releases: base, channels: `${base}/channels`, installScript: `${base}/install.sh` };
+}
+
+export function assetUrl(sources: Sources, tag: string, file: string): string {
+  // `+` in a tag must be encoded, or it reads as a space.
+  return `${sources.releases}/${encodeURIComponent(tag)}/${file}`;
+}
+
+/** The tag a channel resolved to: the last path segment of the final URL, or a bare tag body. */
+export function tagFromChannelAnswer(finalUrl: string, body: string): string | null {
+  const fromUrl = decodeURIComponent(finalUrl.split('?')[0]?.split('/').pop() ?? '');
+  if (EXACT_VERSION.test(fromUrl)) return fromUrl;
+  const fromBody = body.trim();
+  return EXACT_VERSION.test(fromBody) ? fromBody : null;
+}
+
+/** Expected sha256 of `file` from a `sha256sum` listing: first field of the line ending in ` <file>`. */
+export function expectedSha256(listing: string, file: string): string | null {
+  for (const line of listing.split('\n')) {
+    const [hash, name] = line.trim().split(/\s+\*?/);
+    if (name === file && hash && /^[0-9a-f]{64}$/.test(hash)) return hash;
+  }
+  return null;
+}
+
+/** `k3s version v1.31.12+k3s1 (abcdef12)` → `v1.31.12+k3s1`; only the version token is relied on. */
+export function parseK3sVersion(output: string): string | null {
+  return /\b(v\d+\.\d+\.\d+\+k3s\d+)\b/.exec(output)?.[1] ?? null;
+}
