@@ -12,6 +12,10 @@ import { redact } from './core/shell.ts';
 import { loadInventory } from './inventory/load.ts';
 import { LAB_USAGE, labDownCommand, labStatusCommand, labUpCommand } from './lab/commands.ts';
 import { preflightTask, renderPreflightTable } from './preflight/preflight.ts';
+import { k3sInstallCommand } from './k3s/install.ts';
+import { kubeconfigCommand } from './k3s/kubeconfig.ts';
+import { renderCommand } from './k3s/render.ts';
+import { k3sUninstallCommand } from './k3s/uninstall.ts';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 
@@ -30,6 +34,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'read-only checks of every node (arch, hard-float, cgroups, swap, iptables, disk, clock, vxlan)',
     run: (argv) => runNodeCommand(preflightTask, parseCommon(argv).common, (nodes, r) => renderPreflightTable(nodes, r.data)),
   },
+  'k3s:prep': { summary: 'Pi preparation: cgroup flags (and one reboot), swap off, iptables-legacy where needed', run: (argv) => k3sInstallCommand(argv, true) },
+  'k3s:install': { summary: 'install or upgrade k3s (no traefik, no servicelb): servers, then agents; wait for Ready', run: (argv) => k3sInstallCommand(argv) },
+  'k3s:uninstall': { summary: 'run the uninstall script per role and report what is left', run: k3sUninstallCommand },
+  kubeconfig: { summary: "merge the cluster's kubeconfig into ~/.kube/config (or --kubeconfig PATH)", run: kubeconfigCommand },
+  render: { summary: 'print every file armlab would write per node, secrets redacted, without connecting', run: renderCommand },
   'lab:up': { summary: 'start an emulated Pi lab and write its inventory', run: labUpCommand },
   'lab:status': { summary: 'show the lab hosts', run: labStatusCommand },
   'lab:down': { summary: 'remove everything lab:up created', run: labDownCommand },

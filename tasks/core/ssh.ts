@@ -198,7 +198,7 @@ export class Connection {
    * Write a file atomically (temp file + rename) with its mode set before any
    * byte lands; the content travels on stdin, so a Secret never reaches argv.
    */
-  async writeFile(path: string, content: string | Buffer | Secret, mode = 0o600): Promise<void> {
+  async writeFile(path: string, content: string | Buffer | Secret | Readable, mode = 0o600): Promise<void> {
     const octal = mode.toString(8).padStart(4, '0');
     await this.run(
       sh`dir=$(dirname ${path}); mkdir -p "$dir"; tmp=$(umask 077 && mktemp "$dir/.armlab.XXXXXX"); trap 'rm -f "$tmp"' EXIT; cat > "$tmp"; chmod ${octal} "$tmp"; mv -f "$tmp" ${path}; trap - EXIT`,
@@ -216,6 +216,13 @@ export class Connection {
 export class Connections {
   private readonly open = new Map<string, Promise<Connection>>();
   constructor(private readonly options: SessionOptions = {}) {}
+
+  /** Drop a node's connection (it rebooted); the next get() opens a new one. */
+  async forget(node: NodeSpec): Promise<void> {
+    const conn = this.open.get(node.name);
+    this.open.delete(node.name);
+    if (conn) (await conn.catch(() => null))?.close();
+  }
 
   get(node: NodeSpec): Promise<Connection> {
     let conn = this.open.get(node.name);

@@ -17,3 +17,12 @@ export function withCgroupFlags(content: string): { line: string; changed: boole
   const changed = missing.length > 0 || kept.length !== args.length || content !== `${first}\n`;
   return { line: [...kept, ...missing].join(' '), changed };
 }
+
+/**
+ * A reboot is still owed when the flags are in the file but the running kernel
+ * booted without them and has no memory cgroup (an earlier --no-reboot).
+ */
+export function rebootPending(fileHasFlags: boolean, procCmdline: string, memcg: 'on' | 'off'): boolean {
+  const booted = procCmdline.split(/\s+/);
+  return fileHasFlags && memcg === 'off' && !CGROUP_FLAGS.every((f) => booted.includes(f));
+}

@@ -11,6 +11,8 @@ import type { Inventory, NodeSpec } from '../inventory/types.ts';
 
 export const CONFIG_PATH = '/etc/rancher/k3s/config.yaml';
 export const TOKEN_FILE = '/etc/rancher/k3s/armlab-token';
+/** armlab's record of the install.sh environment it last ran with (a digest). */
+export const INSTALL_RECORD = '/etc/rancher/k3s/armlab-install.sha256';
 
 function template(role: 'server' | 'agent'): Record<string, unknown> {
   const file = fileURLToPath(new URL(`../../templates/k3s/${role}.yaml`, import.meta.url));

@@ -1,21 +1,24 @@
 /**
  * The golden rootfs: Debian bookworm (armhf, or amd64 for transfer benchmarks)
- * with sshd, sudo and a `pi` user, built once with debootstrap and cached in a
+ * with systemd, sshd, sudo and a `pi` user, built once with debootstrap and cached in a
  * directory keyed by everything that goes into it. Hosts mount it read-only
  * as the lower layer of their overlay root.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { run } from '../core/local.ts';
+import { CONTAINERD_CONFIG, LAB_UNITS } from './identity.ts';
 import type { Userland } from './plan.ts';
 
 const SUITE = 'bookworm';
-const PACKAGES = ['openssh-server', 'sudo', 'iproute2', 'procps', 'ca-certificates', 'kmod', 'iptables'];
+// systemd because a Pi boots it (and k3s's install.sh insists on an init system);
+// busybox gives the k3s stand-in its small HTTP server.
+const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'sudo', 'iproute2', 'procps', 'ca-certificates', 'kmod', 'iptables', 'busybox'];
 /** Bump when the setup below changes, so caches rebuild. */
-const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 2;
 
 /** Pi OS bookworm's cmdline.txt, before k3s:prep adds the cgroup flags. */
 export const PI_CMDLINE = 'console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes rootwait quiet';
@@ -46,7 +49,7 @@ export async function debianMirror(): Promise<string> {
 }
 
 export function goldenKey(userland: Userland, mirror: string): string {
-  const inputs = JSON.stringify({ userland, SUITE, PACKAGES, mirror, RECIPE_VERSION, SSHD_CONFIG, PI_CMDLINE });
+  const inputs = JSON.stringify({ userland, SUITE, PACKAGES, mirror, RECIPE_VERSION, SSHD_CONFIG, PI_CMDLINE, LAB_UNITS, CONTAINERD_CONFIG });
   return `${userland}-${createHash('sha256').update(inputs).digest('hex').slice(0, 16)}`;
 }
 
@@ -70,8 +73,22 @@ async function withLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function setUpRootfs(rootfs: string): Promise<void> {
+async function setUpRootfs(rootfs: string, userland: Userland): Promise<void> {
   const inRoot = (p: string) => join(rootfs, p);
+  for (const [name, text] of Object.entries(LAB_UNITS)) {
+    await writeFile(inRoot(`etc/systemd/system/${name}`), text);
+    await mkdir(inRoot('etc/systemd/system/multi-user.target.wants'), { recursive: true });
+    await symlink(`/etc/systemd/system/${name}`, inRoot(`etc/systemd/system/multi-user.target.wants/${name}`));
+  }
+  await mkdir(inRoot('etc/armlab-lab'), { recursive: true });
+  await writeFile(inRoot('etc/armlab-lab/containerd.toml'), CONTAINERD_CONFIG);
+  if (userland === 'armhf') {
+    // The lab's containerd is this machine's amd64 build; its loader and libc are
+    // bound in read-only at /usr/lib/x86_64-linux-gnu (paths no armhf file uses).
+    await symlink('usr/lib64', inRoot('lib64'));
+    await mkdir(inRoot('usr/lib64'), { recursive: true });
+    await symlink('/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', inRoot('usr/lib64/ld-linux-x86-64.so.2'));
+  }
   await run`chroot ${rootfs} /usr/sbin/useradd --create-home --shell /bin/bash --groups sudo --uid 1000 pi`;
   await writeFile(inRoot('etc/sudoers.d/010_pi-nopasswd'), 'pi ALL=(ALL) NOPASSWD: ALL\n', { mode: 0o440 });
   await run`sh -c ${`rm -f ${rootfs}/etc/ssh/ssh_host_*`}`;
@@ -100,7 +117,7 @@ export async function ensureGolden(userland: Userland, log: (msg: string) => voi
     log(`building the golden ${userland} rootfs with debootstrap (a few minutes, cached in ${dir})`);
     try {
       await run`debootstrap --arch=${userland} --variant=minbase --include=${PACKAGES.join(',')} ${SUITE} ${tmp} ${mirror}`;
-      await setUpRootfs(tmp);
+      await setUpRootfs(tmp, userland);
       await rm(rootfs, { recursive: true, force: true });
       await rename(tmp, rootfs);
       await writeFile(done, `${new Date().toISOString()}\n`);

@@ -1,38 +1,19 @@
 #!/bin/bash
-# PID 1 of one emulated Pi, run with this machine's tools inside the host's
-# network namespace and fresh mount/uts/ipc/pid namespaces (see host.ts).
-# It assembles the host's root (overlay over the golden rootfs), starts the
-# host's containerd, then becomes the host's sshd, chrooted into that root.
+# Supervisor of one emulated Pi, run with this machine's tools in a private
+# mount namespace (see host.ts). It mounts the host's root (overlay over the
+# golden rootfs: the upper dir is the host's "SD card"), writes the host's
+# identity on first boot, then boots it with systemd-nspawn inside the host's
+# network namespace, again after every reboot (nspawn exits 133), until it
+# powers off or is killed.
 set -euo pipefail
-: "${ARMLAB_LOWER:?}" "${ARMLAB_HOSTDIR:?}" "${ARMLAB_HOSTNAME:?}" "${ARMLAB_PUBKEY:?}" "${ARMLAB_PI_IDENTITY:?}"
+: "${ARMLAB_LOWER:?}" "${ARMLAB_HOSTDIR:?}" "${ARMLAB_HOSTNAME:?}" "${ARMLAB_NETNS:?}" "${ARMLAB_MACHINE:?}"
+: "${ARMLAB_PUBKEY:?}" "${ARMLAB_USERLAND:?}" "${ARMLAB_LAB_BIN:?}" "${ARMLAB_PI_MODEL:?}"
 dir=$ARMLAB_HOSTDIR
 root=$dir/root
 
 mount -t overlay overlay -o "lowerdir=$ARMLAB_LOWER,upperdir=$dir/upper,workdir=$dir/work" "$root"
-hostname "$ARMLAB_HOSTNAME"
 
-mount -t proc proc "$root/proc"
-mount -t sysfs sysfs "$root/sys"
-# runc and dockerd need the cgroup hierarchy; a fresh sysfs mount hides it.
-mount --rbind /sys/fs/cgroup "$root/sys/fs/cgroup"
-mount --rbind /dev "$root/dev"
-mount -t tmpfs -o mode=755 tmpfs "$root/run"
-mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
-
-if [ "$ARMLAB_PI_IDENTITY" = yes ]; then
-  # A Raspberry Pi 4 as Pi OS 32-bit sees itself: cpuinfo and device-tree model.
-  mount --bind "$dir/cpuinfo" "$root/proc/cpuinfo"
-  mount -t tmpfs -o mode=755 tmpfs "$root/sys/firmware"
-  mkdir -p "$root/sys/firmware/devicetree/base"
-  printf 'Raspberry Pi 4 Model B Rev 1.4\0' > "$root/sys/firmware/devicetree/base/model"
-fi
-
-# containerd cannot keep its snapshots on overlayfs: plain directories, as on a Pi's ext4.
-mkdir -p "$root/var/lib/rancher" "$root/var/lib/containerd"
-mount --bind "$dir/rancher" "$root/var/lib/rancher"
-mount --bind "$dir/containerd" "$root/var/lib/containerd"
-
-# First boot of this "SD card": identity files, kept in the upper dir afterwards.
+# Identity, kept in the upper dir; writing through the overlay keeps owners and modes.
 if [ ! -s "$root/etc/ssh/ssh_host_ed25519_key" ]; then
   install -m 600 "$dir/ssh_host_ed25519_key" "$root/etc/ssh/ssh_host_ed25519_key"
   install -m 644 "$dir/ssh_host_ed25519_key.pub" "$root/etc/ssh/ssh_host_ed25519_key.pub"
@@ -49,10 +30,29 @@ for home in root home/pi; do
   chmod 600 "$root/$home/.ssh/authorized_keys"
 done
 chown -R 1000:1000 "$root/home/pi/.ssh"
+if [ "$ARMLAB_USERLAND" = armhf ]; then
+  install -m 644 "$dir/cpuinfo" "$root/etc/armlab-lab/cpuinfo"
+  printf '%s\0' "$ARMLAB_PI_MODEL" > "$root/etc/armlab-lab/model"
+fi
 
-mkdir -p "$root/run/sshd" "$root/run/k3s/containerd"
-chmod 711 "$root/run/k3s"
-# This machine's containerd, with every path inside the host (see containerd.toml).
-containerd --config "$dir/containerd.toml" >> "$dir/containerd.log" 2>&1 &
+binds=(
+  "--bind=$dir/rancher:/var/lib/rancher"
+  "--bind=$dir/containerd:/var/lib/containerd"
+  "--bind-ro=/usr/bin/containerd:$ARMLAB_LAB_BIN/containerd"
+  "--bind-ro=/usr/bin/ctr:$ARMLAB_LAB_BIN/ctr"
+)
+# armhf roots get this machine's amd64 libc for the lab's containerd (multiarch paths do not collide).
+[ "$ARMLAB_USERLAND" = armhf ] && binds+=("--bind-ro=/usr/lib/x86_64-linux-gnu")
 
-exec chroot "$root" /usr/sbin/sshd -D -e
+while :; do
+  rc=0
+  systemd-nspawn --boot --keep-unit --register=no --console=read-only \
+    --machine="$ARMLAB_MACHINE" --network-namespace-path="/run/netns/$ARMLAB_NETNS" \
+    --directory="$root" "${binds[@]}" &
+  echo $! > "$dir/nspawn.pid"
+  wait $! || rc=$?
+  rm -f "$dir/nspawn.pid"
+  # 133: the host asked to reboot. Anything else: powered off or killed.
+  [ "$rc" -eq 133 ] || exit "$rc"
+  echo "armlab: $ARMLAB_HOSTNAME rebooting"
+done

@@ -1,7 +1,7 @@
 /**
  * One emulated Pi: its directories (the "SD card" upper dir, plain dirs for
  * /var/lib/rancher and /var/lib/containerd), its host key, and its process
- * tree (`unshare` → host-init.sh → chrooted sshd as the namespace's PID 1).
+ * tree (`unshare` → host-init.sh → systemd-nspawn → the host's systemd).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { run } from '../core/local.ts';
-import { containerdConfig, piCpuinfo } from './identity.ts';
+import { LAB_BIN, PI_MODEL, piCpuinfo } from './identity.ts';
 import type { LabHostPlan } from './plan.ts';
 
 const HOST_INIT = fileURLToPath(new URL('./host-init.sh', import.meta.url));
@@ -22,10 +22,12 @@ export interface ProcRef {
   startTime: string;
 }
 
+/** The host's supervisor (`unshare` running host-init.sh); it outlives reboots. */
 export interface HostProcess {
   unshare: ProcRef;
-  init: ProcRef;
 }
+
+const SIGRTMIN_PLUS_4 = 38; // systemd: power off cleanly
 
 export async function procRef(pid: number): Promise<ProcRef | null> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
@@ -42,11 +44,26 @@ export async function isAlive(ref: ProcRef | undefined): Promise<boolean> {
   return now !== null && now.startTime === ref.startTime;
 }
 
-/** Create the host's directories, host key, Pi identity and containerd config (once). */
+async function firstChild(pid: number): Promise<number | null> {
+  const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  return Number(children.trim().split(' ')[0]) || null;
+}
+
+/** The current boot of a host: its systemd-nspawn and the container's PID 1 (systemd). */
+export async function hostRuntime(host: LabHostPlan): Promise<{ nspawn: number; init: number } | null> {
+  const nspawn = Number(await readFile(join(host.dir, 'nspawn.pid'), 'utf8').catch(() => '0'));
+  if (!nspawn) return null;
+  const cmdline = await readFile(`/proc/${nspawn}/cmdline`, 'utf8').catch(() => '');
+  if (!cmdline.includes('systemd-nspawn') || !cmdline.includes(`--machine=${host.machine}`)) return null;
+  const init = await firstChild(nspawn);
+  return init ? { nspawn, init } : null;
+}
+
+/** Create the host's directories, host key and Pi identity (once). */
 export async function prepareHost(host: LabHostPlan): Promise<boolean> {
   const d = host.dir;
   let changed = false;
-  for (const sub of ['upper', 'work', 'root', 'rancher', 'containerd', 'containerd-opt']) {
+  for (const sub of ['upper', 'work', 'root', 'rancher', 'containerd']) {
     if (!existsSync(join(d, sub))) {
       await mkdir(join(d, sub), { recursive: true, mode: 0o755 });
       changed = true;
@@ -59,7 +76,6 @@ export async function prepareHost(host: LabHostPlan): Promise<boolean> {
   }
   const cpuinfo = join(d, 'cpuinfo');
   if (!existsSync(cpuinfo)) await writeFile(cpuinfo, piCpuinfo(`10000000${randomBytes(4).toString('hex')}`));
-  await writeFile(join(d, 'containerd.toml'), containerdConfig(d));
   return changed;
 }
 
@@ -67,46 +83,30 @@ export async function hostPublicKey(host: LabHostPlan): Promise<string> {
   return (await readFile(join(host.dir, 'ssh_host_ed25519_key.pub'), 'utf8')).trim();
 }
 
-async function childOf(pid: number, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
-    const first = Number(children.trim().split(' ')[0]);
-    if (first) return first;
-    if (!existsSync(`/proc/${pid}`)) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`host namespace did not start (unshare pid ${pid}); see its log`);
-}
-
-/** Start the host; returns its processes. The caller records them in the lab state. */
+/** Start the host's supervisor; the caller records it in the lab state. */
 export async function startHost(host: LabHostPlan, lower: string, clientPubKey: string): Promise<HostProcess> {
   const logFd = openSync(join(host.dir, 'host.log'), 'a');
-  const child = spawn(
-    'nsenter',
-    [`--net=/run/netns/${host.netns}`, 'unshare', '--mount', '--uts', '--ipc', '--pid', '--fork', '--kill-child', '--propagation', 'private', 'bash', HOST_INIT],
-    {
-      detached: true,
-      stdio: ['ignore', logFd, logFd],
-      env: {
-        PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
-        ARMLAB_LOWER: lower,
-        ARMLAB_HOSTDIR: host.dir,
-        ARMLAB_HOSTNAME: host.name,
-        ARMLAB_PUBKEY: clientPubKey,
-        ARMLAB_PI_IDENTITY: host.userland === 'armhf' ? 'yes' : 'no',
-      },
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', '--kill-child', 'bash', HOST_INIT], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+    env: {
+      PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+      ARMLAB_LOWER: lower,
+      ARMLAB_HOSTDIR: host.dir,
+      ARMLAB_HOSTNAME: host.name,
+      ARMLAB_NETNS: host.netns,
+      ARMLAB_MACHINE: host.machine,
+      ARMLAB_PUBKEY: clientPubKey,
+      ARMLAB_USERLAND: host.userland,
+      ARMLAB_LAB_BIN: LAB_BIN,
+      ARMLAB_PI_MODEL: PI_MODEL,
     },
-  );
+  });
   closeSync(logFd);
   child.unref();
-  const pid = child.pid;
-  if (!pid) throw new Error(`could not start host ${host.name}`);
-  const unshare = await procRef(pid);
-  const initPid = await childOf(pid, 5000);
-  const init = await procRef(initPid);
-  if (!unshare || !init) throw new Error(`host ${host.name} exited at once; see ${join(host.dir, 'host.log')}`);
-  return { unshare, init };
+  const unshare = child.pid ? await procRef(child.pid) : null;
+  if (!unshare) throw new Error(`host ${host.name} did not start; see ${join(host.dir, 'host.log')}`);
+  return { unshare };
 }
 
 /** Resolves once the host's sshd sends its banner, or rejects after timeoutMs. */
@@ -126,19 +126,36 @@ export async function waitForSshd(address: string, timeoutMs: number, alive: () 
       });
     });
     if (banner) return;
-    if (!(await alive())) throw new Error(`host at ${address} stopped while starting`);
+    if (!(await alive())) throw new Error(`host at ${address} stopped while booting`);
     if (Date.now() > deadline) throw new Error(`sshd at ${address} did not answer within ${timeoutMs / 1000}s`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
-/** Stop a host like pulling its power: PID 1 gets SIGTERM, then everything SIGKILL. */
-export async function stopHost(proc: HostProcess): Promise<boolean> {
-  if (!(await isAlive(proc.unshare)) && !(await isAlive(proc.init))) return false;
-  if (await isAlive(proc.init)) process.kill(proc.init.pid, 'SIGTERM');
-  for (let i = 0; i < 50 && (await isAlive(proc.unshare)); i++) await new Promise((r) => setTimeout(r, 100));
-  // unshare --kill-child takes the namespace's PID 1, and with it every process inside.
+async function waitGone(ref: ProcRef, ms: number): Promise<boolean> {
+  for (let waited = 0; waited < ms && (await isAlive(ref)); waited += 100) await new Promise((r) => setTimeout(r, 100));
+  return !(await isAlive(ref));
+}
+
+/**
+ * Stop a host: cleanly (systemd powers off) or like pulling the plug (its
+ * PID 1 is killed). Either way every process of the host ends, by PID.
+ */
+export async function stopHost(host: LabHostPlan, proc: HostProcess, how: 'poweroff' | 'power-cut'): Promise<boolean> {
+  if (!(await isAlive(proc.unshare))) return false;
+  const rt = await hostRuntime(host);
+  if (rt && how === 'poweroff') {
+    process.kill(rt.init, SIGRTMIN_PLUS_4);
+    if (await waitGone(proc.unshare, 30_000)) return true;
+  }
+  if (rt) {
+    // Killing a PID namespace's init ends every process in it; nspawn then exits non-133.
+    process.kill(rt.init, 'SIGKILL');
+    if (await waitGone(proc.unshare, 10_000)) return true;
+    process.kill(rt.nspawn, 'SIGKILL');
+  }
+  // unshare --kill-child takes host-init.sh down with it.
   if (await isAlive(proc.unshare)) process.kill(proc.unshare.pid, 'SIGKILL');
-  for (let i = 0; i < 50 && (await isAlive(proc.unshare)); i++) await new Promise((r) => setTimeout(r, 100));
+  await waitGone(proc.unshare, 5_000);
   return true;
 }

@@ -9,20 +9,20 @@ import { dump } from 'js-yaml';
 import { run, requireCommands, requireRoot } from '../core/local.ts';
 import { ensureArmEmulation } from './binfmt.ts';
 import { ensureGolden } from './golden.ts';
-import { hostPublicKey, isAlive, prepareHost, startHost, stopHost, waitForSshd } from './host.ts';
+import { hostPublicKey, hostRuntime, isAlive, prepareHost, startHost, stopHost, waitForSshd, type HostProcess } from './host.ts';
 import { ensureHostNetwork, ensureLan, removeNetwork, routesInUse } from './network.ts';
-import { pickSubnet, planLab, validateLabName, type LabPlan, type LabSpec } from './plan.ts';
+import { pickSubnet, planLab, validateLabName, type LabHostPlan, type LabPlan, type LabSpec } from './plan.ts';
 import { readState, stateFile, writeState, type LabState } from './state.ts';
 
 export const LAB_PACKAGES = {
   debootstrap: 'debootstrap',
+  'systemd-nspawn': 'systemd-container',
   'qemu-arm-static': 'qemu-user-static',
   'update-binfmts': 'binfmt-support',
   containerd: 'containerd',
   'ssh-keygen': 'openssh-client',
   ip: 'iproute2',
   tc: 'iproute2',
-  nsenter: 'util-linux',
   unshare: 'util-linux',
 };
 
@@ -104,12 +104,12 @@ export async function labUp(spec: LabSpec, inventoryPath: string, log: (msg: str
     changes.push(...(await ensureHostNetwork(plan, host, record)));
     if (await prepareHost(host)) changes.push(`prepared ${host.name}'s disk in ${host.dir}`);
     const running = state.hosts[host.name];
-    if (running && (await isAlive(running.init))) continue;
+    if (running && (await isAlive(running.unshare))) continue;
     const proc = await startHost(host, golden[host.userland] ?? '', clientPub);
     state.hosts[host.name] = proc;
     await writeState(state);
-    changes.push(`started ${host.name} (${host.userland}, ${host.address}, pid ${proc.init.pid})`);
-    starting.push(waitForSshd(host.address, SSHD_START_TIMEOUT_MS, () => isAlive(proc.init)));
+    changes.push(`started ${host.name} (${host.userland}, ${host.address})`);
+    starting.push(waitForSshd(host.address, SSHD_START_TIMEOUT_MS, () => isAlive(proc.unshare)));
   }
   await Promise.all(starting);
 
@@ -128,12 +128,23 @@ export async function labUp(spec: LabSpec, inventoryPath: string, log: (msg: str
   return { plan, changes, inventory };
 }
 
-/** Power off one host (its disk stays); labUp starts it again. */
-export async function labStopHost(dir: string, name: string): Promise<boolean> {
+async function hostOf(dir: string, name: string): Promise<{ host: LabHostPlan; proc: HostProcess | undefined }> {
   const state = await readState(dir);
-  const proc = state?.hosts[name];
-  if (!state || !proc) throw new Error(`no host ${name} in the lab at ${dir}`);
-  return stopHost(proc);
+  const host = state ? planLab(state.spec, state.third).hosts.find((h) => h.name === name) : undefined;
+  if (!state || !host) throw new Error(`no host ${name} in the lab at ${dir}`);
+  return { host, proc: state.hosts[name] };
+}
+
+/** Cut one host's power (its disk stays); labUp starts it again. */
+export async function labStopHost(dir: string, name: string, how: 'poweroff' | 'power-cut' = 'power-cut'): Promise<boolean> {
+  const { host, proc } = await hostOf(dir, name);
+  return proc ? stopHost(host, proc, how) : false;
+}
+
+/** PID 1 (systemd) of the host's current boot, or null when it is down. */
+export async function labHostInit(dir: string, name: string): Promise<number | null> {
+  const { host } = await hostOf(dir, name);
+  return (await hostRuntime(host))?.init ?? null;
 }
 
 export async function labDown(dir: string): Promise<string[]> {
@@ -141,7 +152,16 @@ export async function labDown(dir: string): Promise<string[]> {
   const state = await readState(dir);
   if (!state) return [];
   const removed: string[] = [];
-  for (const [name, proc] of Object.entries(state.hosts)) if (await stopHost(proc)) removed.push(`host ${name} (pid ${proc.init.pid})`);
+  const plan = planLab(state.spec, state.third);
+  await Promise.all(
+    plan.hosts.map(async (host) => {
+      const proc = state.hosts[host.name];
+      if (proc && (await stopHost(host, proc, 'poweroff'))) removed.push(`host ${host.name} (pid ${proc.unshare.pid})`);
+      // systemd-nspawn leaves its propagation directory behind; it is named after our machine.
+      const propagate = `/run/systemd/nspawn/propagate/${host.machine}`;
+      if (existsSync(propagate)) await rm(propagate, { recursive: true, force: true });
+    }),
+  );
   removed.push(...(await removeNetwork(state.created.netns, state.created.rootLinks)));
   for (const file of state.created.files) {
     const text = await readFile(file, 'utf8').catch(() => null);
@@ -173,11 +193,10 @@ export async function labStatus(dir: string): Promise<{ plan: LabPlan; hosts: Ho
   const plan = planLab(state.spec, state.third);
   const hosts = await Promise.all(
     plan.hosts.map(async (h) => {
-      const proc = state.hosts[h.name];
-      const running = await isAlive(proc?.init);
-      // The init process is chrooted into the host's root: its view shows the host's /run.
-      const containerd = running && existsSync(`/proc/${proc?.init.pid}/root/run/k3s/containerd/containerd.sock`);
-      return { name: h.name, address: h.address, userland: h.userland, running, pid: running ? (proc?.init.pid ?? null) : null, containerd };
+      const rt = (await isAlive(state.hosts[h.name]?.unshare)) ? await hostRuntime(h) : null;
+      // /proc/<pid>/root of the host's systemd is the host's own root: its /run.
+      const containerd = rt !== null && existsSync(`/proc/${rt.init}/root/run/k3s/containerd/containerd.sock`);
+      return { name: h.name, address: h.address, userland: h.userland, running: rt !== null, pid: rt?.init ?? null, containerd };
     }),
   );
   return { plan, hosts };

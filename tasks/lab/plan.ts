@@ -23,6 +23,8 @@ export interface LabHostPlan {
   index: number;
   userland: Userland;
   netns: string;
+  /** systemd-nspawn machine name (unique on this machine). */
+  machine: string;
   address: string;
   /** The host's veth end inside the LAN namespace (its own end is eth0). */
   lanVeth: string;
@@ -80,6 +82,7 @@ export function planLab(spec: LabSpec, third: number): LabPlan {
       index: i + 1,
       userland: h.userland,
       netns: `armlab-${spec.name}-${h.name}`,
+      machine: `armlab-${spec.name}-${h.name}`,
       address: `${base}.${11 + i}`,
       lanVeth: `armlab-h${i + 1}`,
       dir: join(spec.dir, 'hosts', h.name),

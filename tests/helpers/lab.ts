@@ -4,11 +4,11 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile, readdir, readlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { labDown, labUp, type LabUpResult } from '../../tasks/lab/lab.ts';
+import { labDown, labHostInit, labUp, type LabUpResult } from '../../tasks/lab/lab.ts';
 import type { LabSpec } from '../../tasks/lab/plan.ts';
-import { readState } from '../../tasks/lab/state.ts';
 
 export interface TestLab extends LabUpResult {
   name: string;
@@ -34,11 +34,25 @@ export function uniqueLabName(): string {
   return `t${randomBytes(3).toString('hex').slice(0, 5)}`;
 }
 
+/** Remove test labs whose test process died without tearing them down (by their recorded state). */
+async function sweepOrphans(): Promise<void> {
+  for (const entry of await readdir('/tmp')) {
+    if (!/^armlab-t[0-9a-f]{5}$/.test(entry)) continue;
+    const dir = join('/tmp', entry);
+    const owner = Number(await readFile(join(dir, 'owner.pid'), 'utf8').catch(() => '0'));
+    if (owner && owner !== process.pid && existsSync(`/proc/${owner}`)) continue;
+    await labDown(dir).catch(() => undefined);
+  }
+}
+
 export async function startTestLab(hosts: LabSpec['hosts'], extra: Partial<LabSpec> = {}): Promise<TestLab> {
   hookExit();
+  await sweepOrphans();
   const name = uniqueLabName();
   const dir = `/tmp/armlab-${name}`;
   live.add(dir);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'owner.pid'), String(process.pid));
   let result: LabUpResult;
   try {
     result = await labUp({ name, dir, hosts, ...extra }, join(dir, 'inventory.yaml'));
@@ -60,9 +74,9 @@ export async function startTestLab(hosts: LabSpec['hosts'], extra: Partial<LabSp
 }
 
 /** Run the armlab CLI as a user would; resolves with exit code and output. */
-export function armlab(args: string[], opts: { timeoutMs?: number; onSpawn?: (pid: number) => void } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function armlab(args: string[], opts: { timeoutMs?: number; onSpawn?: (pid: number) => void; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'tasks/cli.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'tasks/cli.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}) });
     if (child.pid) opts.onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
@@ -81,8 +95,7 @@ export function armlab(args: string[], opts: { timeoutMs?: number; onSpawn?: (pi
 
 /** PIDs running inside a lab host's PID namespace whose argv matches. */
 export async function processesInHost(dir: string, host: string, match: (argv: string[]) => boolean): Promise<number[]> {
-  const state = await readState(dir);
-  const init = state?.hosts[host]?.init.pid;
+  const init = await labHostInit(dir, host);
   if (!init) return [];
   const ns = await readlink(`/proc/${init}/ns/pid`).catch(() => null);
   if (!ns) return [];

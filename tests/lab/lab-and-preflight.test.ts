@@ -13,7 +13,7 @@ import { run } from '../../tasks/core/local.ts';
 import { sh, Secret } from '../../tasks/core/shell.ts';
 import { Connection } from '../../tasks/core/ssh.ts';
 import { loadInventory } from '../../tasks/inventory/load.ts';
-import { labStopHost, labUp } from '../../tasks/lab/lab.ts';
+import { labHostInit, labStopHost, labUp } from '../../tasks/lab/lab.ts';
 import { netnsExists } from '../../tasks/lab/network.ts';
 import { readState } from '../../tasks/lab/state.ts';
 import { armlab, processesInHost, startTestLab, waitFor, type TestLab } from '../helpers/lab.ts';
@@ -224,7 +224,8 @@ describe('emulated Pi lab + preflight', { timeout: 900_000 }, () => {
     const bystander = `armlab-${lab.name}x-keep`;
     await run`ip netns add ${bystander}`;
     try {
-      const pids = Object.values(state.hosts).map((h) => h.init.pid);
+      const pids = Object.values(state.hosts).map((h) => h.unshare.pid);
+      for (const h of ['pi1', 'pi2', 'pi3', 'pi4']) pids.push((await labHostInit(lab.dir, h))!);
       const removed = await lab.down();
       assert.ok(removed.includes(`directory ${lab.dir}`));
       for (const ns of state.created.netns) assert.equal(await netnsExists(ns), false, ns);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { assetFor, assetUrl, expectedSha256, parseK3sVersion, sourcesFor, tagFromChannelAnswer, UPSTREAM } from '../../tasks/k3s/artifacts.ts';
-import { withCgroupFlags } from '../../tasks/k3s/cmdline.ts';
+import { rebootPending, withCgroupFlags } from '../../tasks/k3s/cmdline.ts';
 import { configText, installEnv, needsToken, renderConfig } from '../../tasks/k3s/config.ts';
 import { mergeKubeconfig, retarget, type KubeConfig } from '../../tasks/k3s/kubeconfig-merge.ts';
 import { parseInventory } from '../../tasks/inventory/load.ts';
@@ -18,6 +18,13 @@ test('cmdline: flags appended once, every argument and its order kept, one line'
   assert.equal(withCgroupFlags('a cgroup_enable=memory b\n').line, 'a cgroup_enable=memory b cgroup_memory=1');
   assert.equal(withCgroupFlags('a cgroup_disable=memory cgroup_memory=1 cgroup_enable=memory\n').line, 'a cgroup_memory=1 cgroup_enable=memory');
   assert.deepEqual(withCgroupFlags('a  b cgroup_memory=1 cgroup_enable=memory\nstray\n'), { line: 'a b cgroup_memory=1 cgroup_enable=memory', changed: true });
+});
+
+test('a reboot is owed only when the flags are set, not booted, and the memory cgroup is off', () => {
+  assert.equal(rebootPending(true, 'console=tty1 root=/dev/mmcblk0p2', 'off'), true);
+  assert.equal(rebootPending(true, 'console=tty1 cgroup_memory=1 cgroup_enable=memory', 'off'), false);
+  assert.equal(rebootPending(true, 'console=tty1', 'on'), false);
+  assert.equal(rebootPending(false, 'console=tty1', 'off'), false);
 });
 
 test('artefacts: arch mapping, URLs with + encoded, checksums, channels, version lines', () => {

@@ -1,0 +1,99 @@
+/**
+ * k3s:install on one node: probe, plan (plan.ts), then only the steps that
+ * differ: binary, token file, config.yaml, install.sh, restart.
+ */
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { RemoteCommandError } from '../core/errors.ts';
+import type { NodeTask } from '../core/runner.ts';
+import { Raw, Secret, sh } from '../core/shell.ts';
+import type { Inventory, NodeSpec } from '../inventory/types.ts';
+import { CONFIG_PATH, configText, digest, INSTALL_RECORD, installEnv, needsToken, renderConfig, TOKEN_FILE } from './config.ts';
+import type { K3sArtifacts } from './download.ts';
+import { conflict, hasWork, planNode } from './plan.ts';
+import { K3S_PROBE, parseK3sProbe, type K3sFacts } from './probe.ts';
+
+const INSTALL_SCRIPT_ON_NODE = '/usr/local/lib/armlab/k3s-install.sh';
+
+/** iptables 1.8.0–1.8.4 duplicate rules; k3s then prefers its bundled iptables. */
+export function needsBundledIptables(version: string): boolean {
+  const m = /^1\.8\.([0-4])$/.exec(version);
+  return m !== null;
+}
+
+export function nodeConfigText(inv: Inventory, node: NodeSpec, facts: Pick<K3sFacts, 'iptablesVersion'>): string {
+  const config = renderConfig(inv, node);
+  if (needsBundledIptables(facts.iptablesVersion)) config['prefer-bundled-bin'] = true;
+  return configText(config);
+}
+
+export interface InstallInputs {
+  artifacts: K3sArtifacts;
+  installScriptSha256: string;
+  /** The cluster token (null for the first server, which makes it). */
+  token: Secret | null;
+}
+
+export function installRecord(inv: Inventory, node: NodeSpec, scriptSha256: string): string {
+  return digest(JSON.stringify({ env: installEnv(inv, node), script: scriptSha256 }));
+}
+
+export function installNodeTask(inputs: () => InstallInputs): NodeTask<K3sFacts> {
+  return {
+    id: 'k3s:install',
+    appliesTo: (n) => n.role !== 'builder',
+    async run(node, conn, ctx, progress) {
+      const { artifacts, installScriptSha256, token } = inputs();
+      const inv = ctx.inventory;
+      const facts = parseK3sProbe((await conn.run(K3S_PROBE)).stdout);
+      const clash = conflict(node, facts);
+      if (clash) return { status: 'failed', reason: clash, data: facts };
+      const art = artifacts.byArch.get(facts.arch);
+      if (!art) throw new Error(`${node.name}: no k3s artefact was fetched for ${facts.arch}`);
+      const config = nodeConfigText(inv, node, facts);
+      const tokenText = needsToken(inv, node) ? (token ? `${token.reveal()}\n` : null) : null;
+      if (needsToken(inv, node) && tokenText === null && !ctx.check) throw new Error(`${node.name}: the cluster token is not available (the first server did not produce it)`);
+      const record = installRecord(inv, node, installScriptSha256);
+      const plan = planNode(node, facts, {
+        tag: artifacts.tag,
+        binarySha256: art.sha256,
+        configSha256: digest(config),
+        // In --check mode on a new cluster there is no token yet: it will be written.
+        tokenSha256: tokenText !== null ? digest(tokenText) : needsToken(inv, node) ? 'not yet known' : null,
+        installRecord: record,
+      });
+      if (!hasWork(plan)) return { status: 'unchanged', reason: plan.reasons.join('; '), data: facts };
+      if (ctx.check) return { status: 'would change', reason: `would ${plan.reasons.join('; ')}`, data: facts };
+
+      if (plan.uploadBinary) {
+        progress(`uploading k3s ${artifacts.tag} (${art.arch})`);
+        await conn.writeFile('/usr/local/bin/k3s', createReadStream(art.binaryPath), 0o755);
+        const landed = (await conn.run(sh`sha256sum /usr/local/bin/k3s | cut -d' ' -f1`)).stdout.trim();
+        if (landed !== art.sha256) throw new Error(`${node.name}: uploaded k3s has sha256 ${landed}, expected ${art.sha256}`);
+      }
+      if (plan.writeToken && tokenText !== null) await conn.writeFile(TOKEN_FILE, new Secret(tokenText), 0o600);
+      if (plan.writeConfig) await conn.writeFile(CONFIG_PATH, config, 0o600);
+
+      let restartedByInstall = false;
+      if (plan.runInstall) {
+        progress(`running install.sh (${plan.service})`);
+        await conn.writeFile(INSTALL_SCRIPT_ON_NODE, await readFile(artifacts.installScript), 0o755);
+        // Exported by the shell (builtins), so the values never appear in argv.
+        const exports = Object.entries(installEnv(inv, node)).map(([k, v]) => sh`export ${new Raw(k)}=${v}`.text).join('\n');
+        const out = await conn.run(sh`${new Raw(exports)}\nsh ${INSTALL_SCRIPT_ON_NODE}`);
+        restartedByInstall = !out.stdout.includes('No change detected so skipping service start');
+        await conn.writeFile(INSTALL_RECORD, `${record}\n`, 0o600);
+      }
+      if ((plan.restartForChanges || plan.start) && !restartedByInstall) {
+        progress(`restarting ${plan.service}`);
+        await conn.run(sh`systemctl restart ${plan.service}`);
+      }
+      const active = await conn.run(sh`systemctl is-active ${plan.service}`, { allowFailure: true });
+      if (active.stdout.trim() !== 'active') {
+        const journal = await conn.run(sh`journalctl -u ${plan.service} -n 15 --no-pager 2>&1 || true`, { allowFailure: true });
+        throw new RemoteCommandError(node.name, `systemctl is-active ${plan.service}`, active.code, journal.stdout, `${plan.service} is ${active.stdout.trim()}`);
+      }
+      return { status: 'changed', reason: plan.reasons.join('; '), data: facts };
+    },
+  };
+}

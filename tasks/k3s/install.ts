@@ -1,0 +1,143 @@
+/**
+ * k3s:install, in playbook order: prep every node → fetch artefacts once →
+ * first server → its token → other servers one at a time → agents → wait for
+ * every node to be Ready. A node that fails a phase sits out the later ones.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseCommon, requireInventory, selectNodes } from '../core/args.ts';
+import { reasonOf, UsageError } from '../core/errors.ts';
+import { anyFailed, renderSummary, runOnNodes, type NodeTask, type Outcome, type RunContext } from '../core/runner.ts';
+import { redact, Secret, sh } from '../core/shell.ts';
+import { Connections } from '../core/ssh.ts';
+import { loadInventory } from '../inventory/load.ts';
+import type { NodeSpec } from '../inventory/types.ts';
+import { firstServer } from './config.ts';
+import { ensureArtifacts, sha256File, type K3sArtifacts } from './download.ts';
+import { installNodeTask } from './install-node.ts';
+import { prepTask } from './prep.ts';
+import { K3S_PROBE, parseK3sProbe, type K3sFacts } from './probe.ts';
+import { diagnose, waitForReady } from './ready.ts';
+
+const EXTRA = {
+  offline: { type: 'boolean', default: false },
+  'no-reboot': { type: 'boolean', default: false },
+  'ready-timeout': { type: 'string', default: '300' },
+  'reboot-timeout': { type: 'string', default: '300' },
+} as const;
+
+function seconds(value: unknown, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag} takes a number of seconds, got "${String(value)}"`);
+  return n * 1000;
+}
+
+const TOKEN_PATH = '/var/lib/rancher/k3s/server/token';
+
+const probeTask: NodeTask<K3sFacts> = {
+  id: 'k3s:probe',
+  async run(_node, conn) {
+    const facts = parseK3sProbe((await conn.run(K3S_PROBE)).stdout);
+    return { status: 'unchanged', reason: `${facts.arch}, ${facts.version ? `k3s ${facts.version}` : 'no k3s'}${facts.unit ? ` (${facts.unit} ${facts.active[facts.unit] || 'inactive'})` : ''}`, data: facts };
+  },
+};
+
+export async function k3sInstallCommand(argv: string[], onlyPrep = false): Promise<number> {
+  const { common, values } = parseCommon(argv, EXTRA);
+  const readyTimeoutMs = seconds(values['ready-timeout'], 'ready-timeout');
+  const rebootTimeoutMs = seconds(values['reboot-timeout'], 'reboot-timeout');
+  const inventory = await loadInventory(requireInventory(common));
+  const selected = selectNodes(inventory, common.limit).filter((n) => n.role !== 'builder');
+  const connections = new Connections({
+    acceptNewHostKeys: common.acceptNewHostKeys,
+    ...(common.verbose ? { onCommand: (node: string, text: string) => process.stderr.write(`[${node}] $ ${redact(text).trim().split('\n')[0]}\n`) } : {}),
+  });
+  const ctx: RunContext = { inventory, connections, check: common.check, verbose: common.verbose, parallel: common.parallel };
+  const outcomes: Outcome[] = [];
+  const failed = new Set<string>();
+  let diagnosis = '';
+  const phase = async <D>(task: NodeTask<D>, nodes: NodeSpec[], parallel = ctx.parallel) => {
+    const live = nodes.filter((n) => !failed.has(n.name));
+    const report = await runOnNodes(task, live, { ...ctx, parallel });
+    for (const o of report.outcomes) if (o.status === 'failed') failed.add(o.node);
+    outcomes.push(...report.outcomes);
+    return report;
+  };
+
+  try {
+    if (onlyPrep) {
+      await phase(prepTask({ noReboot: values['no-reboot'] === true, rebootTimeoutMs }), selected);
+      return finish();
+    }
+    // Read-only first: which architectures, so that artefacts are fetched and
+    // verified before any node is changed (or rebooted).
+    const probe = await phase(probeTask, selected);
+    const arches = [...probe.data.values()].map((f) => f.arch);
+    let artifacts: K3sArtifacts;
+    try {
+      artifacts = await ensureArtifacts(inventory.k3s.version, inventory.k3s.mirror, arches, {
+        offline: values.offline === true,
+        log: (m) => process.stdout.write(`${m}\n`),
+      });
+    } catch (err) {
+      outcomes.push({ node: '-', task: 'k3s:artifacts', status: 'failed', reason: reasonOf(err) });
+      return finish();
+    }
+    await phase(prepTask({ noReboot: values['no-reboot'] === true, rebootTimeoutMs }), selected);
+    const installScriptSha256 = sha256File(await readFile(artifacts.installScript));
+    let token: Secret | null = null;
+    const task = installNodeTask(() => ({ artifacts, installScriptSha256, token }));
+
+    const first = firstServer(inventory);
+    const servers = selected.filter((n) => n.role === 'server');
+    const agents = selected.filter((n) => n.role === 'agent');
+    if (servers.some((s) => s.name === first.name)) await phase(task, [first]);
+
+    const joiners = selected.filter((n) => n.name !== first.name);
+    if (joiners.length > 0 && !failed.has(first.name)) {
+      try {
+        token = await readToken(connections, first, ctx.check ? 1 : 60);
+      } catch (err) {
+        if (!ctx.check) {
+          for (const n of joiners) {
+            failed.add(n.name);
+            outcomes.push({ node: n.name, task: 'k3s:install', status: 'failed', reason: `no cluster token from ${first.name}: ${reasonOf(err)}` });
+          }
+        }
+      }
+    }
+    // Servers one at a time (an upgrade keeps a quorum), then agents.
+    await phase(task, servers.filter((n) => n.name !== first.name), 1);
+    await phase(task, agents);
+
+    const ready = selected.filter((n) => !failed.has(n.name));
+    if (!ctx.check && ready.length > 0 && !failed.has(first.name)) {
+      const server = await connections.get(first);
+      process.stdout.write(`waiting for ${ready.map((n) => n.name).join(', ')} to be Ready\n`);
+      const { late } = await waitForReady(server, ready, artifacts.tag, readyTimeoutMs, (m) => process.stdout.write(`${m}\n`));
+      for (const n of ready) {
+        const why = late.get(n.name);
+        outcomes.push({ node: n.name, task: 'k3s:ready', status: why ? 'failed' : 'unchanged', reason: why ? `not Ready after ${readyTimeoutMs / 1000}s: ${why}` : `Ready (${artifacts.tag})` });
+      }
+      if (late.size > 0) diagnosis = await diagnose(late, ready, connections);
+    }
+    return finish();
+  } finally {
+    await connections.closeAll();
+  }
+
+  function finish(): number {
+    process.stdout.write(`\n${renderSummary(outcomes)}\n`);
+    if (diagnosis) process.stdout.write(`\ndiagnosis:\n${redact(diagnosis)}\n`);
+    const bad = anyFailed(outcomes);
+    const id = onlyPrep ? 'k3s:prep' : 'k3s:install';
+    process.stdout.write(bad ? `\n${id}: FAILED on ${[...new Set(outcomes.filter((o) => o.status === 'failed').map((o) => o.node))].join(', ')}\n` : `\n${id}: ok\n`);
+    return bad ? 1 : 0;
+  }
+}
+
+/** The server makes its token once it runs: poll for it on the node, bounded. */
+async function readToken(connections: Connections, server: NodeSpec, tries: number): Promise<Secret> {
+  const conn = await connections.get(server);
+  const r = await conn.run(sh`for i in $(seq 1 ${tries}); do if [ -s ${TOKEN_PATH} ]; then head -n1 ${TOKEN_PATH}; exit 0; fi; sleep 2; done; echo "no ${TOKEN_PATH} after ${tries * 2}s" >&2; exit 1`);
+  return new Secret(r.stdout.trim());
+}
