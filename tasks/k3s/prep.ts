@@ -25,6 +25,12 @@ function versionBelow(v: string, limit: string): boolean {
 export function prepSteps(facts: K3sFacts): [string, Command][] {
   const steps: [string, Command][] = [];
   if (facts.swapKb > 0) steps.push([`turn off swap (${Math.round(facts.swapKb / 1024)} MB)`, sh`swapoff -a`]);
+  if (facts.fstabSwap > 0) {
+    steps.push([
+      `comment out ${facts.fstabSwap} swap line(s) in /etc/fstab`,
+      sh`sed -i -E '/^[^#]/{/^[^[:space:]]+[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]/s/^/# armlab: no swap for k3s: /}' /etc/fstab`,
+    ]);
+  }
   if (facts.dphysSwapfile && facts.dphysSwapfile !== 'disabled' && facts.dphysSwapfile !== 'masked') {
     // dphys-swapfile turns swap back on at every boot unless it is removed and disabled.
     steps.push(['disable dphys-swapfile', sh`dphys-swapfile swapoff || true; dphys-swapfile uninstall || true; systemctl disable --now dphys-swapfile`]);

@@ -32,6 +32,7 @@ kv cmdline_sha256 "$(digest "$f")"
 kv proc_cmdline "$(cat /proc/cmdline)"
 kv memcg "$(if awk '$1 == "memory" && $4 == 1 { found = 1 } END { exit !found }' /proc/cgroups 2>/dev/null || grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then echo on; else echo off; fi)"
 kv swap_kb "$(awk 'NR > 1 { s += $3 } END { print s + 0 }' /proc/swaps)"
+kv fstab_swap "$(awk '$1 !~ /^#/ && $3 == "swap"' /etc/fstab 2>/dev/null | wc -l)"
 kv dphys_swapfile "$(if command -v dphys-swapfile >/dev/null 2>&1; then systemctl is-enabled dphys-swapfile 2>/dev/null || echo present; fi)"
 kv iptables_version "$(if command -v iptables >/dev/null 2>&1; then iptables --version 2>/dev/null || dpkg-query -W -f='\${Version}' iptables 2>/dev/null || true; fi)"
 kv iptables_alternative "$(update-alternatives --query iptables 2>/dev/null | sed -n 's/^Value: //p')"
@@ -54,6 +55,8 @@ export interface K3sFacts {
   procCmdline: string;
   memcg: 'on' | 'off';
   swapKb: number;
+  /** Uncommented swap lines in /etc/fstab (they turn swap back on at boot). */
+  fstabSwap: number;
   dphysSwapfile: string;
   iptablesVersion: string;
   iptablesAlternative: string;
@@ -77,6 +80,7 @@ export function parseK3sProbe(stdout: string): K3sFacts {
     procCmdline: f.proc_cmdline ?? '',
     memcg: f.memcg === 'off' ? 'off' : 'on',
     swapKb: Number(f.swap_kb ?? 0),
+    fstabSwap: Number(f.fstab_swap ?? 0),
     dphysSwapfile: f.dphys_swapfile ?? '',
     iptablesVersion: /(\d+\.\d+\.\d+)/.exec(f.iptables_version ?? '')?.[1] ?? '',
     iptablesAlternative: f.iptables_alternative ?? '',

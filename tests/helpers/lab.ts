@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { labDown, labHostInit, labUp, type LabUpResult } from '../../tasks/lab/lab.ts';
 import type { LabSpec } from '../../tasks/lab/plan.ts';
@@ -42,6 +42,8 @@ async function sweepOrphans(): Promise<void> {
     const owner = Number(await readFile(join(dir, 'owner.pid'), 'utf8').catch(() => '0'));
     if (owner && owner !== process.pid && existsSync(`/proc/${owner}`)) continue;
     await labDown(dir).catch(() => undefined);
+    // A run killed before its lab recorded any state leaves only this directory.
+    if (!existsSync(join(dir, 'lab.json'))) await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
@@ -50,12 +49,13 @@ describe('k3s lifecycle (k3s stand-in)', { timeout: 1_200_000 }, () => {
   const serviceStart = (name: string, svc: string) => onNode(name, sh`systemctl show -p ActiveEnterTimestampMonotonic --value ${svc}`);
 
   before(async () => {
-    cache = await mkdtemp(join(tmpdir(), 'armlab-cache-'));
     lab = await startTestLab([
       { name: 'pi1', userland: 'armhf' },
       { name: 'pi2', userland: 'armhf' },
       { name: 'pi3', userland: 'armhf' },
     ]);
+    // Inside the lab directory, so that tearing the lab down (or sweeping it) removes it too.
+    cache = join(lab.dir, 'cache');
     mirror = await startMirror(join(lab.dir, 'mirror'), [V1, V2, BAD], { stable: V1 });
     await mirror.corrupt(BAD, 'k3s-armhf');
     inv = lab.inventory;
@@ -68,7 +68,6 @@ describe('k3s lifecycle (k3s stand-in)', { timeout: 1_200_000 }, () => {
   after(async () => {
     await mirror?.close();
     await lab?.down();
-    if (cache) await rm(cache, { recursive: true, force: true });
   });
 
   test('--offline with an empty cache names what is missing and touches nothing', async () => {
@@ -77,7 +76,7 @@ describe('k3s lifecycle (k3s stand-in)', { timeout: 1_200_000 }, () => {
     });
     const r = await k3s(['k3s:install', '--offline', '--no-reboot']);
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /k3s:artifacts\s+failed\s+--offline: the cache .*armlab-cache-.*\/k3s\/v1\.31\.12\+k3s1 lacks install\.sh, k3s-armhf, sha256sum-arm\.txt/);
+    assert.match(r.stdout, /k3s:artifacts\s+failed\s+--offline: the cache .*\/cache\/k3s\/v1\.31\.12\+k3s1 lacks install\.sh, k3s-armhf, sha256sum-arm\.txt/);
     assert.doesNotMatch(r.stdout, /k3s:prep/, 'nothing is prepared before the artefacts are there');
     assert.equal(await onNode('pi1', sh`test -e /usr/local/bin/k3s && echo yes || echo no; cat /boot/firmware/cmdline.txt`), `no\n${PI_CMDLINE_START} rootfstype=ext4 fsck.repair=yes rootwait quiet\n`);
   });

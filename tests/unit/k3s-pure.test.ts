@@ -2,6 +2,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { assetFor, assetUrl, expectedSha256, parseK3sVersion, sourcesFor, tagFromChannelAnswer, UPSTREAM } from '../../tasks/k3s/artifacts.ts';
 import { rebootPending, withCgroupFlags } from '../../tasks/k3s/cmdline.ts';
+import { prepSteps } from '../../tasks/k3s/prep.ts';
+import { parseK3sProbe } from '../../tasks/k3s/probe.ts';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { configText, installEnv, needsToken, renderConfig } from '../../tasks/k3s/config.ts';
 import { mergeKubeconfig, retarget, type KubeConfig } from '../../tasks/k3s/kubeconfig-merge.ts';
 import { parseInventory } from '../../tasks/inventory/load.ts';
@@ -99,4 +105,29 @@ test('kubeconfig: retargeted at the first server and named after the cluster; me
   assert.deepEqual(merged.users?.[0], { name: 'work', user: { token: 't' } });
   assert.equal(merged['current-context'], 'pilab');
   assert.deepEqual(mergeKubeconfig(merged, ours), merged, 'merging twice changes nothing');
+});
+
+test('prep steps: swap off now and for good (fstab, dphys-swapfile), iptables-legacy only when too old', () => {
+  const base = 'arch=armv7l\nswap_kb=0\nfstab_swap=0\ndphys_swapfile=\niptables_version=iptables v1.8.9 (nf_tables)\n';
+  assert.deepEqual(prepSteps(parseK3sProbe(base)), []);
+  const pi = parseK3sProbe('arch=armv7l\nswap_kb=102396\nfstab_swap=1\ndphys_swapfile=enabled\niptables_version=1.6.0-2\niptables_alternative=/usr/sbin/iptables-nft\n');
+  assert.deepEqual(prepSteps(pi).map(([what]) => what), [
+    'turn off swap (100 MB)',
+    'comment out 1 swap line(s) in /etc/fstab',
+    'disable dphys-swapfile',
+    'switch iptables 1.6.0 to iptables-legacy',
+  ]);
+  assert.deepEqual(prepSteps(parseK3sProbe(`${base}dphys_swapfile=disabled\n`)), []);
+
+  // The fstab edit, run for real on a copy: only uncommented swap lines change.
+  const dir = mkdtempSync(join(tmpdir(), 'armlab-fstab-'));
+  const fstab = join(dir, 'fstab');
+  writeFileSync(fstab, 'proc /proc proc defaults 0 0\n/swapfile none swap sw 0 0\n# /old none swap sw 0 0\nPARTUUID=1-02 / ext4 defaults 0 1\n');
+  const [, cmd] = prepSteps(pi)[1]!;
+  try {
+    execFileSync('bash', ['-c', cmd.text.replace('/etc/fstab', fstab)]);
+    assert.equal(readFileSync(fstab, 'utf8'), 'proc /proc proc defaults 0 0\n# armlab: no swap for k3s: /swapfile none swap sw 0 0\n# /old none swap sw 0 0\nPARTUUID=1-02 / ext4 defaults 0 1\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
