@@ -6,11 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { constructFromEvents, parseEvents, YAMLException } from 'js-yaml';
-import type { z } from 'zod';
-import { InventoryError, type InventoryProblem } from '../core/errors.ts';
-import { formatPath, indexPaths } from './positions.ts';
-import { checkRules, suggestion } from './rules.ts';
+import { InventoryError } from '../core/errors.ts';
+import { parseLocated } from '../core/yaml-schema.ts';
+import { checkRules } from './rules.ts';
 import { inventorySchema, type RawInventory } from './schema.ts';
 import type { Inventory, NodeSpec } from './types.ts';
 
@@ -25,26 +23,6 @@ export const DEFAULTS = {
   k3sVersion: 'stable',
   linkType: 'VXLAN' as const,
 };
-
-/** Keys a strict object accepts at `path`, by walking the zod schema. */
-function knownKeysAt(path: readonly PropertyKey[]): string[] {
-  let schema: z.core.$ZodType | undefined = inventorySchema;
-  const unwrap = (s: z.core.$ZodType | undefined): z.core.$ZodType | undefined => {
-    const def = s?._zod.def as { type: string; innerType?: z.core.$ZodType; in?: z.core.$ZodType } | undefined;
-    if (!def) return undefined;
-    if (def.innerType && ['optional', 'nullable', 'default', 'prefault', 'readonly'].includes(def.type)) return unwrap(def.innerType);
-    if (def.type === 'pipe' && def.in) return unwrap(def.in);
-    return s;
-  };
-  for (const part of path) {
-    const def = unwrap(schema)?._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType } | undefined;
-    if (def?.type === 'object' && typeof part === 'string') schema = def.shape?.[part];
-    else if (def?.type === 'array') schema = def.element;
-    else return [];
-  }
-  const def = unwrap(schema)?._zod.def as { type: string; shape?: Record<string, unknown> } | undefined;
-  return def?.type === 'object' && def.shape ? Object.keys(def.shape) : [];
-}
 
 function expandPath(p: string, baseDir: string, home: string): string {
   if (p === '~') return home;
@@ -82,50 +60,8 @@ function normalize(raw: RawInventory, file: string, baseDir: string, home: strin
  * key paths resolve against `baseDir`.
  */
 export function parseInventory(source: string, file: string, baseDir = dirname(resolve(file)), home = homedir()): Inventory {
-  let events;
-  let doc: unknown;
-  try {
-    events = parseEvents(source, { filename: file });
-    const docs = constructFromEvents(events, { source, filename: file });
-    if (docs.length > 1) throw new InventoryError([{ file, line: 1, path: '', message: 'holds several YAML documents; put the whole inventory in one' }]);
-    doc = docs[0];
-  } catch (err) {
-    if (err instanceof YAMLException) {
-      throw new InventoryError([{ file, line: (err.mark?.line ?? 0) + 1, path: '', message: `YAML syntax: ${err.reason}` }]);
-    }
-    throw err;
-  }
-  if (doc === undefined || doc === null) {
-    throw new InventoryError([{ file, line: 1, path: '', message: 'is empty; expected a mapping with cluster and nodes (see inventory/example.yaml)' }]);
-  }
-
-  const where = indexPaths(source, events);
-  const problems: InventoryProblem[] = [];
-  const add = (path: (string | number)[], message: string) =>
-    problems.push({ file, line: where.lineOf(path), path: formatPath(path), message });
-
-  const parsed = inventorySchema.safeParse(doc);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
-      if (issue.code === 'unrecognized_keys') {
-        const known = knownKeysAt(path);
-        for (const key of issue.keys) {
-          const hint = suggestion(key, known) || `; expected one of: ${known.join(', ')}`;
-          add([...path, key], `unknown key${hint}`);
-        }
-      } else {
-        add(path, issue.message);
-      }
-    }
-  }
-  for (const p of checkRules(doc)) add(p.path, p.message);
-
-  if (problems.length > 0 || !parsed.success) {
-    problems.sort((a, b) => a.line - b.line || a.path.localeCompare(b.path));
-    throw new InventoryError(problems);
-  }
-  return normalize(parsed.data, file, baseDir, home);
+  const raw = parseLocated(source, file, inventorySchema, checkRules, 'is empty; expected a mapping with cluster and nodes (see inventory/example.yaml)');
+  return normalize(raw, file, baseDir, home);
 }
 
 /** Read and parse an inventory file; errors name the path as given. */
