@@ -15,6 +15,7 @@ import { preflightTask, renderPreflightTable } from './preflight/preflight.ts';
 import { k3sInstallCommand } from './k3s/install.ts';
 import { kubeconfigCommand } from './k3s/kubeconfig.ts';
 import { renderCommand } from './k3s/render.ts';
+import { imagesBuildCommand } from './images/command.ts';
 import { k3sUninstallCommand } from './k3s/uninstall.ts';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
@@ -39,6 +40,7 @@ const COMMANDS: Record<string, Command> = {
   'k3s:uninstall': { summary: 'run the uninstall script per role and report what is left', run: k3sUninstallCommand },
   kubeconfig: { summary: "merge the cluster's kubeconfig into ~/.kube/config (or --kubeconfig PATH)", run: kubeconfigCommand },
   render: { summary: 'print every file armlab would write per node, secrets redacted, without connecting', run: renderCommand },
+  'images:build': { summary: 'build the armv7 images (BuildKit, linux/arm/v7), verify, export to the cache, record in the lock file', run: imagesBuildCommand },
   'lab:up': { summary: 'start an emulated Pi lab and write its inventory', run: labUpCommand },
   'lab:status': { summary: 'show the lab hosts', run: labStatusCommand },
   'lab:down': { summary: 'remove everything lab:up created', run: labDownCommand },

@@ -1,0 +1,161 @@
+/**
+ * images:build, per image in dependency order: skip when the input hash is
+ * unchanged and the archive is present; otherwise build with BuildKit for
+ * linux/arm/v7, refuse anything that is not arm/v7 with an ARM hard-float
+ * main binary, export a docker-archive to the cache and record it in the lock.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type Docker from 'dockerode';
+import { floatAbiOf } from '../preflight/evaluate.ts';
+import { inspectArchive } from './archive.ts';
+import { followBuild } from './engine.ts';
+import { imagesCacheDir, writeLock, type LockEntry, type LockFile } from './lock.ts';
+import type { Prepared } from './prepare.ts';
+
+export const PLATFORM = 'linux/arm/v7';
+
+export interface ImageResult {
+  name: string;
+  image: string;
+  status: 'built' | 'unchanged' | 'would build' | 'failed';
+  reason: string;
+}
+
+export interface BuildOptions {
+  check: boolean;
+  verbose: boolean;
+  log: (m: string) => void;
+}
+
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+export async function inputHash(p: Prepared, baseDigest: string | null): Promise<string> {
+  const files = await Promise.all(p.recipe.files.map(async (f) => [f, sha256(await readFile(join(p.recipe.dir, f)))]));
+  return sha256(JSON.stringify({ files, patches: p.patchesDigest, source: p.sourceIdentity, base: baseDigest, platform: PLATFORM }));
+}
+
+async function hasImage(engine: Docker, ref: string): Promise<boolean> {
+  return engine.getImage(ref).inspect().then(() => true, () => false);
+}
+
+/** The base must be in the engine before a FROM names it: load it from its archive, never pull. */
+async function ensureBase(engine: Docker, base: LockEntry): Promise<void> {
+  if (await hasImage(engine, base.image)) return;
+  if (!existsSync(base.archive)) throw new Error(`base image ${base.image} is neither in the engine nor in the cache (${base.archive}); build it first`);
+  await new Promise<void>((resolve, reject) => {
+    engine.loadImage(createReadStream(base.archive), {}, (err, stream) => {
+      if (err || !stream) return reject(err ?? new Error('no stream'));
+      engine.modem.followProgress(stream, (e) => (e ? reject(e) : resolve()));
+    });
+  });
+}
+
+function asHex(b: Buffer): string {
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(' ');
+}
+
+async function refuse(engine: Docker, image: string, archive: string | null, why: string): Promise<never> {
+  await engine.getImage(image).remove().catch(() => undefined);
+  if (archive) await rm(archive, { force: true });
+  throw new Error(`${why}; refused (the image tag and archive were removed)`);
+}
+
+export async function buildOne(engine: Docker, p: Prepared, lock: LockFile, opts: BuildOptions): Promise<ImageResult> {
+  const r = p.recipe;
+  const base = r.base ? lock.images[r.base] : undefined;
+  if (r.base && !base) return { name: r.name, image: r.image, status: 'failed', reason: `base "${r.base}" has not been built` };
+  const hash = await inputHash(p, base?.configDigest ?? null);
+  const prev = lock.images[r.name];
+  if (prev && prev.inputHash === hash && existsSync(prev.archive)) {
+    return { name: r.name, image: r.image, status: 'unchanged', reason: `inputs unchanged (${hash.slice(0, 12)}), ${prev.archive} present` };
+  }
+  const why = prev ? (prev.inputHash !== hash ? 'inputs changed' : 'archive missing') : 'never built';
+  if (opts.check) return { name: r.name, image: r.image, status: 'would build', reason: `would build: ${why}` };
+
+  if (base) await ensureBase(engine, base);
+  opts.log(`building ${r.image} for ${PLATFORM} (${why})`);
+  const tail: string[] = [];
+  const stream = await engine.buildImage(
+    { context: p.contextDir, src: await contextFiles(p.contextDir) },
+    {
+      t: r.image,
+      platform: PLATFORM,
+      version: '2',
+      // RUN steps get no network: every input was fetched on this side, so a build never reaches out.
+      networkmode: 'none',
+      buildargs: { ...(r.buildArgs ?? {}), ...(base ? { BASE_IMAGE: base.image } : {}) },
+    } as Docker.ImageBuildOptions,
+  );
+  const events = await followBuild(engine, stream, (e) => {
+    const line = buildLogLine(e.stream);
+    if (line) {
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+      if (opts.verbose) opts.log(`  ${r.name} | ${line}`);
+    }
+  });
+  const failure = events.find((e) => e.error || e.errorDetail);
+  if (failure) throw new Error(`build of ${r.image} failed: ${failure.error ?? failure.errorDetail?.message}\n${tail.slice(-10).join('\n')}`);
+
+  const info = await engine.getImage(r.image).inspect();
+  const variant = (info as { Variant?: string }).Variant;
+  if (info.Architecture !== 'arm' || variant !== 'v7' || info.Os !== 'linux') {
+    await refuse(engine, r.image, null, `${r.image} was built for ${info.Os}/${info.Architecture}${variant ? `/${variant}` : ''}, not ${PLATFORM}`);
+  }
+
+  const archive = join(imagesCacheDir(), 'archives', `${r.name}_${r.tag}.tar`);
+  await mkdir(join(imagesCacheDir(), 'archives'), { recursive: true });
+  const digest = createHash('sha256');
+  let size = 0;
+  const saved = await engine.getImage(r.image).get();
+  saved.on('data', (c: Buffer) => {
+    digest.update(c);
+    size += c.length;
+  });
+  await pipeline(saved, createWriteStream(`${archive}.part`));
+  await rename(`${archive}.part`, archive);
+
+  const facts = await inspectArchive(archive, r.verify.binary);
+  if (facts.config.architecture !== 'arm' || facts.config.variant !== 'v7') {
+    await refuse(engine, r.image, archive, `${r.image}'s exported config says ${facts.config.architecture}/${facts.config.variant}`);
+  }
+  if (!facts.file) await refuse(engine, r.image, archive, `${r.image} has no ${r.verify.binary} (verify.binary)`);
+  const elf = floatAbiOf(asHex(facts.file!.head));
+  if (elf.machine !== 'arm' || elf.abi !== 'hard') {
+    await refuse(engine, r.image, archive, `${r.image}: ${r.verify.binary} is ${elf.machine === 'arm' ? `an ARM ${elf.abi}-float` : `an ${elf.machine}`} ELF, not ARM EABI5 hard-float`);
+  }
+  const configDigest = `sha256:${(facts.manifest[0]?.Config ?? '').replace(/\.json$/, '').replace(/^blobs\/sha256\//, '')}`;
+  lock.images[r.name] = {
+    name: r.name,
+    image: r.image,
+    imageId: info.Id,
+    configDigest,
+    platform: PLATFORM,
+    size,
+    archive,
+    archiveSha256: digest.digest('hex'),
+    inputHash: hash,
+    builtAt: new Date().toISOString(),
+  };
+  await writeLock(lock);
+  return { name: r.name, image: r.image, status: 'built', reason: `${why}; arm/v7, ${r.verify.binary} ARM EABI5 hard-float, ${(size / 1e6).toFixed(1)} MB archive` };
+}
+
+async function contextFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => !e.isDirectory()).map((e) => join(e.parentPath ?? (e as { path: string }).path, e.name).slice(dir.length + 1)).sort();
+}
+
+/** dockerode hands BuildKit's step output over base64-encoded; status lines arrive as text. */
+export function buildLogLine(raw: string | undefined): string {
+  const line = (raw ?? '').trimEnd();
+  if (line.length >= 8 && line.length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(line)) {
+    const text = Buffer.from(line, 'base64').toString('utf8');
+    if (!text.includes('\uFFFD')) return text.trimEnd();
+  }
+  return line;
+}

@@ -1,0 +1,77 @@
+/**
+ * Debian inputs for image recipes, fetched on this machine's side (the build
+ * engine has no network): a debootstrap armhf rootfs (tar), or the armhf
+ * .debs a package set needs on top of a base rootfs. Cached by their inputs.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run } from '../core/local.ts';
+import { debianMirror } from '../lab/golden.ts';
+import { sourcesCacheDir } from './lock.ts';
+
+const hash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
+
+export interface RootfsSource {
+  /** Directory holding the unpacked rootfs (its dpkg status serves images built on it). */
+  rootfs: string;
+  tar: string;
+  /** What identifies the content, for input hashes. */
+  identity: string;
+}
+
+/** debootstrap --arch=armhf minbase (+ packages), kept unpacked and as a tar. */
+export async function debootstrapSource(suite: string, packages: string[], log: (m: string) => void): Promise<RootfsSource> {
+  const mirror = await debianMirror();
+  const identity = `debootstrap:${suite}:${[...packages].sort().join(',')}:${mirror}`;
+  const dir = join(sourcesCacheDir(), `debootstrap-${hash(identity)}`);
+  const rootfs = join(dir, 'rootfs');
+  const tar = join(dir, 'rootfs.tar');
+  if (existsSync(join(dir, 'complete'))) return { rootfs, tar, identity };
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  log(`debootstrap armhf ${suite} for an image base (a few minutes, cached in ${dir})`);
+  const include = packages.length ? [`--include=${packages.join(',')}`] : [];
+  await run`debootstrap --arch=armhf --variant=minbase ${include} ${suite} ${rootfs} ${mirror}`;
+  // An image needs no package cache or apt lists; the machine-id is per container.
+  await run`sh -c ${`rm -rf ${rootfs}/var/cache/apt/archives/*.deb ${rootfs}/var/lib/apt/lists/* && : > ${rootfs}/etc/machine-id`}`;
+  await run`tar -C ${rootfs} --numeric-owner -cf ${`${tar}.part`} .`;
+  await rename(`${tar}.part`, tar);
+  await writeFile(join(dir, 'complete'), `${new Date().toISOString()}\n`);
+  return { rootfs, tar, identity };
+}
+
+export interface DebsSource {
+  dir: string;
+  debs: string[];
+  identity: string;
+}
+
+/** The armhf .debs `packages` need beyond what `baseRootfs` has installed, via this machine's apt. */
+export async function debsSource(packages: string[], base: RootfsSource, log: (m: string) => void): Promise<DebsSource> {
+  const mirror = await debianMirror();
+  const key = hash({ packages: [...packages].sort(), base: base.identity, mirror });
+  const work = join(sourcesCacheDir(), `debs-${key}`);
+  const archives = join(work, 'cache', 'archives');
+  if (!existsSync(join(work, 'complete'))) {
+    await rm(work, { recursive: true, force: true });
+    await mkdir(join(work, 'state', 'lists', 'partial'), { recursive: true });
+    await mkdir(join(archives, 'partial'), { recursive: true });
+    await writeFile(join(work, 'sources.list'), `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} bookworm main\n`);
+    // A private apt state for armhf, judged against the base's dpkg status: the
+    // machine's own apt configuration is untouched (no dpkg --add-architecture).
+    const opts = [
+      '-o', 'APT::Architecture=armhf', '-o', 'APT::Architectures::=armhf',
+      '-o', `Dir::State=${join(work, 'state')}`, '-o', `Dir::State::status=${join(base.rootfs, 'var/lib/dpkg/status')}`,
+      '-o', `Dir::Cache=${join(work, 'cache')}`, '-o', `Dir::Etc::SourceList=${join(work, 'sources.list')}`,
+      '-o', 'Dir::Etc::SourceParts=/dev/null', '-o', 'Debug::NoLocking=1', '-o', 'APT::Get::List-Cleanup=0',
+    ];
+    log(`fetching armhf packages ${packages.join(' ')} and their dependencies`);
+    await run`apt-get ${opts} -qq update`;
+    await run`apt-get ${opts} -qq -y --download-only --no-install-recommends install ${packages}`;
+    await writeFile(join(work, 'complete'), `${new Date().toISOString()}\n`);
+  }
+  const debs = (await readdir(archives)).filter((f) => f.endsWith('.deb')).sort();
+  return { dir: archives, debs, identity: `debs:${debs.join(',')}` };
+}

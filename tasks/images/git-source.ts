@@ -1,0 +1,92 @@
+/**
+ * Upstream source from git: a ref, or the highest tag in a semver range,
+ * exported at its commit into a work tree, then patched. Patches are checked
+ * before anything is built; one that no longer applies names itself and the hunk.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import semver from 'semver';
+import { $ } from '../core/local.ts';
+import { RefusalError } from '../core/errors.ts';
+import { imagesCacheDir } from './lock.ts';
+
+export interface GitSpec {
+  url: string;
+  ref?: string | undefined;
+  range?: string | undefined;
+}
+
+export interface GitSource {
+  commit: string;
+  /** The tag or ref it came from. */
+  ref: string;
+  identity: string;
+}
+
+async function git(args: string[], cwd?: string): Promise<string> {
+  const out = await $({ cwd: cwd ?? process.cwd() })`git ${args}`.nothrow();
+  if (out.exitCode !== 0) throw new Error(`git ${args.join(' ')}: ${out.stderr.trim()}`);
+  return out.stdout.trim();
+}
+
+function mirrorDir(url: string): string {
+  return join(imagesCacheDir(), 'git', createHash('sha256').update(url).digest('hex').slice(0, 16));
+}
+
+/** Pure: the highest tag (v-prefixed or not) satisfying `range`. */
+export function pickTag(tags: string[], range: string): string | null {
+  const versions = tags.filter((t) => semver.valid(semver.clean(t) ?? ''));
+  const best = semver.maxSatisfying(versions.map((t) => semver.clean(t)!), range);
+  return best ? (versions.find((t) => semver.clean(t) === best) ?? null) : null;
+}
+
+export async function resolveGit(spec: GitSpec): Promise<GitSource> {
+  const dir = mirrorDir(spec.url);
+  if (!existsSync(join(dir, 'HEAD'))) {
+    await mkdir(dir, { recursive: true });
+    await git(['clone', '--quiet', '--mirror', spec.url, dir]);
+  } else {
+    await git(['--git-dir', dir, 'fetch', '--quiet', '--prune', '--tags', 'origin', '+refs/heads/*:refs/heads/*']);
+  }
+  let ref = spec.ref ?? '';
+  if (spec.range) {
+    const tags = (await git(['--git-dir', dir, 'tag', '--list'])).split('\n').filter(Boolean);
+    const tag = pickTag(tags, spec.range);
+    if (!tag) throw new RefusalError(`${spec.url}: no tag satisfies "${spec.range}" (tags: ${tags.join(', ') || 'none'})`);
+    ref = tag;
+  }
+  const commit = await git(['--git-dir', dir, 'rev-parse', '--verify', `${ref}^{commit}`]).catch(() => {
+    throw new RefusalError(`${spec.url}: no ref "${ref}"`);
+  });
+  return { commit, ref, identity: `git:${spec.url}@${commit}` };
+}
+
+/** Export the tree at `commit` into `dest` (fresh). */
+export async function exportTree(spec: GitSpec, commit: string, dest: string): Promise<void> {
+  await rm(dest, { recursive: true, force: true });
+  await mkdir(dest, { recursive: true });
+  await $`git --git-dir ${mirrorDir(spec.url)} archive --format=tar ${commit} | tar -x -C ${dest}`;
+}
+
+/**
+ * Apply patches in order to an exported tree. Trees are prepared for every
+ * image before any build starts, so this is the "checked before anything is
+ * built" step; a patch that fails names itself and git's report of the hunk.
+ */
+export async function applyPatches(tree: string, patches: string[], where: string): Promise<void> {
+  for (const patch of patches) {
+    const out = await $({ cwd: tree })`git apply --verbose ${patch}`.nothrow();
+    if (out.exitCode !== 0) {
+      const hunk = out.stderr.split('\n').filter((l) => /^error:/.test(l)).map((l) => l.replace(/^error: /, '')).join('; ');
+      throw new RefusalError(`${patch} no longer applies to ${where}: ${hunk || out.stderr.trim()}`);
+    }
+  }
+}
+
+export async function patchDigest(patches: string[]): Promise<string> {
+  const h = createHash('sha256');
+  for (const p of patches) h.update(basename(p)).update('\0').update(await readFile(p));
+  return h.digest('hex');
+}

@@ -1,0 +1,50 @@
+/** The images lock file: what was built, from which inputs, and where its archive is. */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { cacheRoot } from '../lab/golden.ts';
+
+export interface LockEntry {
+  name: string;
+  image: string;
+  imageId: string;
+  /** sha256 of the image config (what containerd reports for the image). */
+  configDigest: string;
+  platform: 'linux/arm/v7';
+  /** Bytes of the docker-archive. */
+  size: number;
+  archive: string;
+  archiveSha256: string;
+  inputHash: string;
+  builtAt: string;
+}
+
+export interface LockFile {
+  version: 1;
+  images: Record<string, LockEntry>;
+}
+
+/** Archives, contexts, git mirrors and the lock (ARMLAB_IMAGES_CACHE moves them). */
+export function imagesCacheDir(): string {
+  return process.env.ARMLAB_IMAGES_CACHE ?? join(cacheRoot(), 'images');
+}
+
+/** Debian sources (debootstrap rootfs, .debs): kept in the main cache, keyed by their inputs. */
+export function sourcesCacheDir(): string {
+  return join(cacheRoot(), 'images', 'sources');
+}
+
+export function lockPath(): string {
+  return process.env.ARMLAB_IMAGES_LOCK ?? join(imagesCacheDir(), 'images.lock.json');
+}
+
+export async function readLock(file = lockPath()): Promise<LockFile> {
+  const text = await readFile(file, 'utf8').catch(() => null);
+  return text ? (JSON.parse(text) as LockFile) : { version: 1, images: {} };
+}
+
+export async function writeLock(lock: LockFile, file = lockPath()): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const sorted: LockFile = { version: 1, images: Object.fromEntries(Object.entries(lock.images).sort(([a], [b]) => a.localeCompare(b))) };
+  await writeFile(`${file}.tmp`, `${JSON.stringify(sorted, null, 2)}\n`);
+  await rename(`${file}.tmp`, file);
+}
