@@ -78,11 +78,18 @@ export async function exportTree(spec: GitSpec, commit: string, dest: string): P
 export async function applyPatches(tree: string, patches: string[], where: string): Promise<void> {
   for (const patch of patches) {
     const out = await $({ cwd: tree })`git apply --verbose ${patch}`.nothrow();
-    if (out.exitCode !== 0) {
-      const hunk = out.stderr.split('\n').filter((l) => /^error:/.test(l)).map((l) => l.replace(/^error: /, '')).join('; ');
-      throw new RefusalError(`${patch} no longer applies to ${where}: ${hunk || out.stderr.trim()}`);
-    }
+    if (out.exitCode !== 0) throw new RefusalError(`${patch} no longer applies to ${where}: ${describeApplyFailure(out.stderr)}`);
   }
+}
+
+/** git apply's report, in one line: where the hunk failed and what it looked for. */
+export function describeApplyFailure(stderr: string): string {
+  const lines = stderr.split('\n');
+  const errors = lines.filter((l) => l.startsWith('error: ') && !l.includes('while searching for:')).map((l) => l.slice('error: '.length));
+  const searching = lines.findIndex((l) => l.includes('while searching for:'));
+  const expected = searching >= 0 ? lines.slice(searching + 1).find((l) => l.trim() && !l.startsWith('error:')) : undefined;
+  const looked = expected ? ` (the hunk looks for "${expected.trim()}")` : '';
+  return `${errors.join('; ') || stderr.trim()}${looked}`;
 }
 
 export async function patchDigest(patches: string[]): Promise<string> {
