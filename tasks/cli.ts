@@ -6,7 +6,7 @@
  */
 import { dump } from 'js-yaml';
 import { parseCommon, requireInventory } from './core/args.ts';
-import { HostKeyError, InventoryError, PrerequisiteError, UsageError } from './core/errors.ts';
+import { HostKeyError, ProblemsError, PrerequisiteError, UsageError } from './core/errors.ts';
 import { runNodeCommand } from './core/node-command.ts';
 import { redact } from './core/shell.ts';
 import { loadInventory } from './inventory/load.ts';
@@ -65,8 +65,9 @@ async function main(argv: string[]): Promise<number> {
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
-  if (err instanceof InventoryError) {
-    process.stderr.write(`${err.message}\n${err.problems.length} problem${err.problems.length > 1 ? 's' : ''} in the inventory\n`);
+  if (err instanceof ProblemsError) {
+    const file = err.problems[0]?.file ?? 'the file';
+    process.stderr.write(`${err.message}\n${err.problems.length} problem${err.problems.length > 1 ? 's' : ''} in ${file}\n`);
     process.exitCode = 2;
   } else if (err instanceof UsageError) {
     process.stderr.write(`armlab: ${err.message}\n(run armlab --help for usage)\n`);

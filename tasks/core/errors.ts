@@ -8,23 +8,23 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/** One problem in an inventory file, located to a line and a field path. */
-export interface InventoryProblem {
+/** One problem in a YAML file (inventory, image recipe), located to a line and a field path. */
+export interface FileProblem {
   file: string;
   line: number;
   path: string;
   message: string;
 }
 
-export function formatProblem(p: InventoryProblem): string {
+export function formatProblem(p: FileProblem): string {
   const where = p.line > 0 ? `${p.file}:${p.line}` : p.file;
   return `${where} ${p.path ? `${p.path}: ` : ''}${p.message}`;
 }
 
-/** Every problem found in an inventory, reported together: exit 2. */
-export class InventoryError extends Error {
-  override name = 'InventoryError';
-  constructor(readonly problems: InventoryProblem[]) {
+/** Every problem found in one file, reported together: exit 2. */
+export class ProblemsError extends Error {
+  override name = 'ProblemsError';
+  constructor(readonly problems: FileProblem[]) {
     super(problems.map(formatProblem).join('\n'));
   }
 }

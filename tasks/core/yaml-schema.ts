@@ -6,7 +6,7 @@ import { constructFromEvents, parseEvents, YAMLException } from 'js-yaml';
 import type { z } from 'zod';
 import { formatPath, indexPaths } from '../inventory/positions.ts';
 import { suggestion } from '../inventory/rules.ts';
-import { InventoryError, type InventoryProblem } from './errors.ts';
+import { ProblemsError, type FileProblem } from './errors.ts';
 
 export interface FieldProblem {
   path: (string | number)[];
@@ -38,7 +38,7 @@ export function knownKeysAt(root: z.core.$ZodType, path: readonly PropertyKey[])
 
 /**
  * Parse `source` and check it against `schema` and `rules`; throws an
- * InventoryError listing every problem, or returns the typed document.
+ * ProblemsError listing every problem, or returns the typed document.
  */
 export function parseLocated<S extends z.ZodType>(
   source: string,
@@ -52,18 +52,18 @@ export function parseLocated<S extends z.ZodType>(
   try {
     events = parseEvents(source, { filename: file });
     const docs = constructFromEvents(events, { source, filename: file });
-    if (docs.length > 1) throw new InventoryError([{ file, line: 1, path: '', message: 'holds several YAML documents; put everything in one' }]);
+    if (docs.length > 1) throw new ProblemsError([{ file, line: 1, path: '', message: 'holds several YAML documents; put everything in one' }]);
     doc = docs[0];
   } catch (err) {
     if (err instanceof YAMLException) {
-      throw new InventoryError([{ file, line: (err.mark?.line ?? 0) + 1, path: '', message: `YAML syntax: ${err.reason}` }]);
+      throw new ProblemsError([{ file, line: (err.mark?.line ?? 0) + 1, path: '', message: `YAML syntax: ${err.reason}` }]);
     }
     throw err;
   }
-  if (doc === undefined || doc === null) throw new InventoryError([{ file, line: 1, path: '', message: emptyHint }]);
+  if (doc === undefined || doc === null) throw new ProblemsError([{ file, line: 1, path: '', message: emptyHint }]);
 
   const where = indexPaths(source, events);
-  const problems: InventoryProblem[] = [];
+  const problems: FileProblem[] = [];
   const add = (path: (string | number)[], message: string) => problems.push({ file, line: where.lineOf(path), path: formatPath(path), message });
 
   const parsed = schema.safeParse(doc);
@@ -81,7 +81,7 @@ export function parseLocated<S extends z.ZodType>(
   for (const p of rules(doc)) add(p.path, p.message);
   if (problems.length > 0 || !parsed.success) {
     problems.sort((a, b) => a.line - b.line || a.path.localeCompare(b.path));
-    throw new InventoryError(problems);
+    throw new ProblemsError(problems);
   }
   return parsed.data;
 }

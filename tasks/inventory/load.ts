@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { InventoryError } from '../core/errors.ts';
+import { ProblemsError } from '../core/errors.ts';
 import { parseLocated } from '../core/yaml-schema.ts';
 import { checkRules } from './rules.ts';
 import { inventorySchema, type RawInventory } from './schema.ts';
@@ -72,7 +72,7 @@ export async function loadInventory(file: string): Promise<Inventory> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file; pass --inventory inventory/<file>.yaml' : `cannot read it (${code ?? String(err)})`;
-    throw new InventoryError([{ file, line: 0, path: '', message: why }]);
+    throw new ProblemsError([{ file, line: 0, path: '', message: why }]);
   }
   return parseInventory(source, file);
 }

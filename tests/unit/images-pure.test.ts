@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { InventoryError } from '../../tasks/core/errors.ts';
+import { ProblemsError } from '../../tasks/core/errors.ts';
 import { buildLogLine } from '../../tasks/images/build.ts';
 import { selectRecipes } from '../../tasks/images/command.ts';
 import { describeApplyFailure, pickTag } from '../../tasks/images/git-source.ts';
@@ -16,7 +16,7 @@ test('recipe errors name file, line and field', () => {
     parseRecipe(src, 'images/x/image.yaml');
     assert.fail('expected refusal');
   } catch (err) {
-    assert.ok(err instanceof InventoryError);
+    assert.ok(err instanceof ProblemsError);
     assert.deepEqual(err.message.split('\n'), [
       'images/x/image.yaml:2 base: got "Base", expected the name of another recipe',
       'images/x/image.yaml:4 source.git: give exactly one of ref (a tag, branch or commit) or range (a semver range over the tags)',

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { InventoryError } from '../../tasks/core/errors.ts';
+import { ProblemsError } from '../../tasks/core/errors.ts';
 import { loadInventory, parseInventory } from '../../tasks/inventory/load.ts';
 
 function problems(source: string): string[] {
   try {
     parseInventory(source, 'inventory/x.yaml', '/inv', '/home/u');
   } catch (err) {
-    assert.ok(err instanceof InventoryError, String(err));
+    assert.ok(err instanceof ProblemsError, String(err));
     return err.message.split('\n');
   }
   assert.fail('expected the inventory to be refused');
@@ -46,7 +46,7 @@ test('every problem of a broken inventory is reported at once, with file, line a
     await loadInventory('tests/fixtures/inventory/broken.yaml');
     assert.fail('expected a refusal');
   } catch (err) {
-    assert.ok(err instanceof InventoryError);
+    assert.ok(err instanceof ProblemsError);
     const f = 'tests/fixtures/inventory/broken.yaml';
     assert.deepEqual(err.message.split('\n'), [
       `${f}:1 cluster: got "Pi_Lab", expected the cluster name, a DNS-1123 label (lowercase letters, digits and "-", at most 63 characters, e.g. "pi1")`,
