@@ -4,7 +4,9 @@
  * sudo when the login user is not root. Host keys are checked against the
  * inventory's known_hosts file.
  */
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
 import type { ClientChannel } from 'ssh2';
@@ -190,20 +192,33 @@ export class Connection {
       if (input === undefined) channel.end();
       else if (input instanceof Secret) channel.end(input.reveal());
       else if (typeof input === 'string' || Buffer.isBuffer(input)) channel.end(input);
-      else input.pipe(channel);
+      else {
+        // pipe() does not pass a source's error on: fail the command instead of hanging until the timeout.
+        input.once('error', (e) => {
+          finish(() => reject(new RemoteCommandError(this.node.name, shown, null, '', `its input failed: ${e.message}`)));
+          channel.close();
+        });
+        input.pipe(channel);
+      }
     });
   }
 
   /**
-   * Write a file atomically (temp file + rename) with its mode set before any
-   * byte lands; the content travels on stdin, so a Secret never reaches argv.
+   * Write a file atomically, content on stdin (a Secret never reaches argv).
+   * Two commands: stream into a 0600 temp file beside the target, then set the
+   * mode and rename. A transfer that fails or is cut off never reaches the
+   * target path: at worst a `.armlab.*` temp file is left beside it.
    */
   async writeFile(path: string, content: string | Buffer | Secret | Readable, mode = 0o600): Promise<void> {
     const octal = mode.toString(8).padStart(4, '0');
-    await this.run(
-      sh`dir=$(dirname ${path}); mkdir -p "$dir"; tmp=$(umask 077 && mktemp "$dir/.armlab.XXXXXX"); trap 'rm -f "$tmp"' EXIT; cat > "$tmp"; chmod ${octal} "$tmp"; mv -f "$tmp" ${path}; trap - EXIT`,
-      { stdin: content },
-    );
+    const tmp = `${posix.dirname(path)}/.armlab.${randomBytes(6).toString('hex')}`;
+    try {
+      await this.run(sh`mkdir -p ${posix.dirname(path)}; (umask 077 && cat > ${tmp})`, { stdin: content });
+      await this.run(sh`chmod ${octal} ${tmp} && mv -f ${tmp} ${path}`);
+    } catch (err) {
+      await this.run(sh`rm -f ${tmp}`, { allowFailure: true }).catch(() => undefined);
+      throw err;
+    }
   }
 
   close(): void {

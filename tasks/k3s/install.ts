@@ -1,7 +1,8 @@
 /**
- * k3s:install, in playbook order: prep every node → fetch artefacts once →
- * first server → its token → other servers one at a time → agents → wait for
- * every node to be Ready. A node that fails a phase sits out the later ones.
+ * k3s:install, in playbook order: probe every node (read-only) → fetch and
+ * verify artefacts once → prep → first server → its token → other servers one
+ * at a time → agents → wait for every node to be Ready. A node that fails a
+ * phase sits out the later ones.
  */
 import { readFile } from 'node:fs/promises';
 import { parseCommon, requireInventory, selectNodes } from '../core/args.ts';

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -82,6 +82,10 @@ describe('emulated Pi lab + preflight', { timeout: 900_000 }, () => {
       const back = (await conn.run(sh`stat -c %a ${path}; sha256sum < ${path}`)).stdout.split('\n');
       assert.equal(back[0], '600');
       assert.equal(back[1]?.split(' ')[0], createHash('sha256').update(HOSTILE).digest('hex'));
+      // A stream that fails as it is sent fails the command at once.
+      await assert.rejects(conn.writeFile('/tmp/never', createReadStream('/nonexistent/armlab')), /pi1: command failed \(its input failed: ENOENT/);
+      // …and leaves neither the target nor its temp file behind.
+      assert.equal((await conn.run(sh`ls -a /tmp | grep -c '^[.]armlab[.]' || true; test -e /tmp/never && echo exists || echo absent`)).stdout, '0\nabsent\n');
       // A failure carries node, command, exit code and the stderr tail.
       await assert.rejects(conn.run(sh`echo oops >&2; exit 3`), (err: Error) => {
         assert.match(err.message, /^pi1: command failed \(exit code 3\): `echo oops >&2; exit 3`\n  stderr: oops$/);
