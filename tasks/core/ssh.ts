@@ -139,6 +139,14 @@ export class Connection {
     const shown = redact(command.text);
     this.options.onCommand?.(this.node.name, command.text);
     const timeoutMs = opts.timeoutMs ?? this.node.commandTimeoutMs;
+    const input = opts.stdin;
+    // A stream may fail (a missing file) before the channel is open: listen from the start.
+    let inputFailed: Error | null = null;
+    let onInputFailure: (e: Error) => void = (e) => {
+      inputFailed = e;
+    };
+    const streamed = input !== undefined && !(input instanceof Secret) && typeof input !== 'string' && !Buffer.isBuffer(input) ? input : null;
+    streamed?.once('error', (e: Error) => onInputFailure(e));
 
     const channel = await new Promise<ClientChannel>((resolve, reject) => {
       client.exec(entry, (err, ch) => (err ? reject(new ConnectionError(`${this.node.name}: cannot open a channel (${err.message})`)) : resolve(ch)));
@@ -187,19 +195,17 @@ export class Connection {
         });
       });
 
+      // pipe() does not pass a source's error on: fail the command instead of hanging until the timeout.
+      onInputFailure = (e) => {
+        finish(() => reject(new RemoteCommandError(this.node.name, shown, null, '', `its input failed: ${e.message}`)));
+        channel.close();
+      };
+      if (inputFailed) return onInputFailure(inputFailed);
       channel.write(framedScript(command));
-      const input = opts.stdin;
       if (input === undefined) channel.end();
       else if (input instanceof Secret) channel.end(input.reveal());
       else if (typeof input === 'string' || Buffer.isBuffer(input)) channel.end(input);
-      else {
-        // pipe() does not pass a source's error on: fail the command instead of hanging until the timeout.
-        input.once('error', (e) => {
-          finish(() => reject(new RemoteCommandError(this.node.name, shown, null, '', `its input failed: ${e.message}`)));
-          channel.close();
-        });
-        input.pipe(channel);
-      }
+      else streamed?.pipe(channel);
     });
   }
 
