@@ -5,6 +5,7 @@
  */
 import type { NodeTask } from '../core/runner.ts';
 import { sh, type Command } from '../core/shell.ts';
+import { versionLess } from '../preflight/evaluate.ts';
 import { rebootPending, withCgroupFlags } from './cmdline.ts';
 import { K3S_PROBE, parseK3sProbe, type K3sFacts } from './probe.ts';
 import { rebootAndWait } from './reboot.ts';
@@ -12,13 +13,6 @@ import { rebootAndWait } from './reboot.ts';
 export interface PrepOptions {
   noReboot: boolean;
   rebootTimeoutMs: number;
-}
-
-function versionBelow(v: string, limit: string): boolean {
-  const a = v.split('.').map(Number);
-  const b = limit.split('.').map(Number);
-  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) < (b[i] ?? 0);
-  return false;
 }
 
 /** Pure: the non-reboot steps a node needs, as [what, command] pairs. */
@@ -35,7 +29,7 @@ export function prepSteps(facts: K3sFacts): [string, Command][] {
     // dphys-swapfile turns swap back on at every boot unless it is removed and disabled.
     steps.push(['disable dphys-swapfile', sh`dphys-swapfile swapoff || true; dphys-swapfile uninstall || true; systemctl disable --now dphys-swapfile`]);
   }
-  if (facts.iptablesVersion && versionBelow(facts.iptablesVersion, '1.6.2') && !facts.iptablesAlternative.includes('legacy')) {
+  if (facts.iptablesVersion && versionLess(facts.iptablesVersion, '1.6.2') && !facts.iptablesAlternative.includes('legacy')) {
     steps.push([
       `switch iptables ${facts.iptablesVersion} to iptables-legacy`,
       sh`update-alternatives --set iptables /usr/sbin/iptables-legacy; update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy`,

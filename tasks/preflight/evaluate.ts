@@ -49,7 +49,8 @@ export function parseIptables(version: string, target: string): { version: strin
   return { version: v, backend };
 }
 
-function versionLess(a: string, b: string): boolean {
+/** `1.8.3` < `1.8.10`: dotted numeric versions, compared part by part. */
+export function versionLess(a: string, b: string): boolean {
   const pa = a.split('.').map(Number);
   const pb = b.split('.').map(Number);
   for (let i = 0; i < 3; i++) if ((pa[i] ?? 0) !== (pb[i] ?? 0)) return (pa[i] ?? 0) < (pb[i] ?? 0);
