@@ -23,6 +23,11 @@ export interface FileInLayer {
   layer: string;
   head: Buffer;
   link: string | null;
+  /**
+   * GOARM from a Go binary's embedded build settings: Go marks no float ABI in
+   * its ELF header (it calls no C), so this is how a Go binary shows it is hard-float.
+   */
+  goarm: string | null;
 }
 
 export interface ArchiveFacts {
@@ -48,16 +53,21 @@ async function collect(stream: AsyncIterable<unknown>, limit = Infinity): Promis
   return Buffer.concat(chunks).subarray(0, limit === Infinity ? undefined : limit);
 }
 
+/** A main binary is read whole, to find Go's build settings; no real one comes near this. */
+const MAX_BINARY_BYTES = 512 * 1024 * 1024;
+
 async function scanLayer(layer: Entry, wanted: string): Promise<Omit<FileInLayer, 'layer'> | null> {
   let found: Omit<FileInLayer, 'layer'> | null = null;
   for await (const entry of layer.pipe(extract())) {
     const name = norm(entry.header.name);
     if (name === wanted) {
       if (entry.header.type === 'symlink' || entry.header.type === 'link') {
-        found = { head: Buffer.alloc(0), link: entry.header.linkname ?? null };
+        found = { head: Buffer.alloc(0), link: entry.header.linkname ?? null, goarm: null };
         entry.resume();
       } else {
-        found = { head: await collect(entry, 64), link: null };
+        const whole = await collect(entry, MAX_BINARY_BYTES);
+        const goarm = /\tGOARM=(\d)/.exec(whole.toString('latin1'))?.[1] ?? null;
+        found = { head: whole.subarray(0, 64), link: null, goarm };
       }
     } else {
       entry.resume();

@@ -12,11 +12,13 @@ import { pipeline } from 'node:stream/promises';
 import type Docker from 'dockerode';
 import { floatAbiOf } from '../preflight/evaluate.ts';
 import { inspectArchive } from './archive.ts';
-import { followBuild } from './engine.ts';
+import { followBuild, type EnginePlatform } from './engine.ts';
 import { imagesCacheDir, writeLock, type LockEntry, type LockFile } from './lock.ts';
 import type { Prepared } from './prepare.ts';
+import { stageBuildArg } from './recipe.ts';
 
 export const PLATFORM = 'linux/arm/v7';
+const NODE_PLATFORM: EnginePlatform = { platform: PLATFORM, architecture: 'arm', variant: 'v7', debianArch: 'armhf', elfMachine: 'arm' };
 
 export interface ImageResult {
   name: string;
@@ -28,14 +30,17 @@ export interface ImageResult {
 export interface BuildOptions {
   check: boolean;
   verbose: boolean;
+  /** The engine's own platform: what build-machine recipes are built for. */
+  buildPlatform: EnginePlatform;
   log: (m: string) => void;
 }
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-export async function inputHash(p: Prepared, baseDigest: string | null): Promise<string> {
+export async function inputHash(p: Prepared, baseDigest: string | null, stageDigests: string[], platform: string): Promise<string> {
   const files = await Promise.all(p.recipe.files.map(async (f) => [f, sha256(await readFile(join(p.recipe.dir, f)))]));
-  return sha256(JSON.stringify({ files, patches: p.patchesDigest, source: p.sourceIdentity, base: baseDigest, platform: PLATFORM }));
+  const stages = stageDigests.length ? { stages: stageDigests } : {};
+  return sha256(JSON.stringify({ files, patches: p.patchesDigest, source: p.sourceIdentity, base: baseDigest, ...stages, platform }));
 }
 
 async function hasImage(engine: Docker, ref: string): Promise<boolean> {
@@ -66,9 +71,13 @@ async function refuse(engine: Docker, image: string, archive: string | null, why
 
 export async function buildOne(engine: Docker, p: Prepared, lock: LockFile, opts: BuildOptions): Promise<ImageResult> {
   const r = p.recipe;
+  const target = r.target === 'build-machine' ? opts.buildPlatform : NODE_PLATFORM;
   const base = r.base ? lock.images[r.base] : undefined;
   if (r.base && !base) return { name: r.name, image: r.image, status: 'failed', reason: `base "${r.base}" has not been built` };
-  const hash = await inputHash(p, base?.configDigest ?? null);
+  const stages = (r.stages ?? []).map((name) => ({ name, entry: lock.images[name] }));
+  const missingStage = stages.find((s) => !s.entry);
+  if (missingStage) return { name: r.name, image: r.image, status: 'failed', reason: `stage image "${missingStage.name}" has not been built` };
+  const hash = await inputHash(p, base?.configDigest ?? null, stages.map((s) => s.entry!.configDigest), target.platform);
   const prev = lock.images[r.name];
   if (prev && prev.inputHash === hash && existsSync(prev.archive)) {
     return { name: r.name, image: r.image, status: 'unchanged', reason: `inputs unchanged (${hash.slice(0, 12)}), ${prev.archive} present` };
@@ -76,18 +85,22 @@ export async function buildOne(engine: Docker, p: Prepared, lock: LockFile, opts
   const why = prev ? (prev.inputHash !== hash ? 'inputs changed' : 'archive missing') : 'never built';
   if (opts.check) return { name: r.name, image: r.image, status: 'would build', reason: `would build: ${why}` };
 
-  if (base) await ensureBase(engine, base);
-  opts.log(`building ${r.image} for ${PLATFORM} (${why})`);
+  for (const dep of [base, ...stages.map((s) => s.entry)]) if (dep) await ensureBase(engine, dep);
+  opts.log(`building ${r.image} for ${target.platform} (${why})`);
   const tail: string[] = [];
   const stream = await engine.buildImage(
     { context: p.contextDir, src: await contextFiles(p.contextDir) },
     {
       t: r.image,
-      platform: PLATFORM,
+      platform: target.platform,
       version: '2',
       // RUN steps get no network: every input was fetched on this side, so a build never reaches out.
       networkmode: 'none',
-      buildargs: { ...(r.buildArgs ?? {}), ...(base ? { BASE_IMAGE: base.image } : {}) },
+      buildargs: {
+        ...(r.buildArgs ?? {}),
+        ...(base ? { BASE_IMAGE: base.image } : {}),
+        ...Object.fromEntries(stages.map((s) => [stageBuildArg(s.name), s.entry!.image])),
+      },
     } as Docker.ImageBuildOptions,
   );
   const events = await followBuild(engine, stream, (e) => {
@@ -103,8 +116,8 @@ export async function buildOne(engine: Docker, p: Prepared, lock: LockFile, opts
 
   const info = await engine.getImage(r.image).inspect();
   const variant = (info as { Variant?: string }).Variant;
-  if (info.Architecture !== 'arm' || variant !== 'v7' || info.Os !== 'linux') {
-    await refuse(engine, r.image, null, `${r.image} was built for ${info.Os}/${info.Architecture}${variant ? `/${variant}` : ''}, not ${PLATFORM}`);
+  if (info.Architecture !== target.architecture || variant !== target.variant || info.Os !== 'linux') {
+    await refuse(engine, r.image, null, `${r.image} was built for ${info.Os}/${info.Architecture}${variant ? `/${variant}` : ''}, not ${target.platform}`);
   }
 
   const archive = join(imagesCacheDir(), 'archives', `${r.name}_${r.tag}.tar`);
@@ -120,21 +133,27 @@ export async function buildOne(engine: Docker, p: Prepared, lock: LockFile, opts
   await rename(`${archive}.part`, archive);
 
   const facts = await inspectArchive(archive, r.verify.binary);
-  if (facts.config.architecture !== 'arm' || facts.config.variant !== 'v7') {
+  if (facts.config.architecture !== target.architecture || facts.config.variant !== target.variant) {
     await refuse(engine, r.image, archive, `${r.image}'s exported config says ${facts.config.architecture}/${facts.config.variant}`);
   }
   if (!facts.file) await refuse(engine, r.image, archive, `${r.image} has no ${r.verify.binary} (verify.binary)`);
   const elf = floatAbiOf(asHex(facts.file!.head));
-  if (elf.machine !== 'arm' || elf.abi !== 'hard') {
-    await refuse(engine, r.image, archive, `${r.image}: ${r.verify.binary} is ${elf.machine === 'arm' ? `an ARM ${elf.abi}-float` : `an ${elf.machine}`} ELF, not ARM EABI5 hard-float`);
+  const wanted = target.elfMachine === 'arm' ? 'ARM EABI5 hard-float' : `${target.elfMachine}`;
+  // A static Go binary marks no float ABI; GOARM=7 in its build settings means VFPv3, hard-float.
+  const goHardFloat = elf.machine === 'arm' && elf.abi === 'unknown' && facts.file!.goarm === '7';
+  if (elf.machine !== target.elfMachine || (target.elfMachine === 'arm' && elf.abi !== 'hard' && !goHardFloat)) {
+    const what = elf.machine === 'arm' ? `an ARM ${elf.abi}-float${facts.file!.goarm ? ` (Go, GOARM=${facts.file!.goarm})` : ''}` : `an ${elf.machine}`;
+    await refuse(engine, r.image, archive, `${r.image}: ${r.verify.binary} is ${what} ELF, not ${wanted}`);
   }
+  const shownAbi = goHardFloat ? 'ARM EABI5 hard-float (Go, GOARM=7)' : wanted;
   const configDigest = `sha256:${(facts.manifest[0]?.Config ?? '').replace(/\.json$/, '').replace(/^blobs\/sha256\//, '')}`;
   lock.images[r.name] = {
     name: r.name,
     image: r.image,
     imageId: info.Id,
     configDigest,
-    platform: PLATFORM,
+    platform: target.platform,
+    target: r.target ?? 'nodes',
     size,
     archive,
     archiveSha256: digest.digest('hex'),
@@ -142,7 +161,8 @@ export async function buildOne(engine: Docker, p: Prepared, lock: LockFile, opts
     builtAt: new Date().toISOString(),
   };
   await writeLock(lock);
-  return { name: r.name, image: r.image, status: 'built', reason: `${why}; arm/v7, ${r.verify.binary} ARM EABI5 hard-float, ${(size / 1e6).toFixed(1)} MB archive` };
+  const platformNote = target === NODE_PLATFORM ? 'arm/v7' : `${target.platform.slice('linux/'.length)} (build machine)`;
+  return { name: r.name, image: r.image, status: 'built', reason: `${why}; ${platformNote}, ${r.verify.binary} ${shownAbi}, ${(size / 1e6).toFixed(1)} MB archive` };
 }
 
 async function contextFiles(dir: string): Promise<string[]> {

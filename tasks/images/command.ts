@@ -1,15 +1,15 @@
 /** images:build [--images a,b] [--docker-host URL] [--inventory FILE]: build, verify, export, lock. */
 import { resolve } from 'node:path';
 import { parseCommon } from '../core/args.ts';
-import { reasonOf, UsageError } from '../core/errors.ts';
+import { ProblemsError, reasonOf, RefusalError, UsageError } from '../core/errors.ts';
 import { renderTable } from '../core/table.ts';
 import { loadInventory } from '../inventory/load.ts';
 import { suggestion } from '../inventory/rules.ts';
 import { buildOne, type ImageResult } from './build.ts';
-import { builderEngine, localEngine } from './engine.ts';
+import { builderEngine, enginePlatformOf, localEngine } from './engine.ts';
 import { readLock } from './lock.ts';
 import { prepareAll } from './prepare.ts';
-import { buildOrder, listRecipes, loadRecipe, type Recipe } from './recipe.ts';
+import { buildOrder, crossRecipeProblems, dependenciesOf, listRecipes, loadRecipe, type Recipe } from './recipe.ts';
 
 const EXTRA = {
   images: { type: 'string' },
@@ -18,7 +18,7 @@ const EXTRA = {
   'patches-dir': { type: 'string', default: 'patches' },
 } as const;
 
-/** The named recipes plus every base they need, in build order. */
+/** The named recipes plus every base and stage image they need, in build order. */
 export function selectRecipes(all: Recipe[], names: string[] | null): Recipe[] {
   const byName = new Map(all.map((r) => [r.name, r]));
   if (!names) return buildOrder(all);
@@ -27,7 +27,7 @@ export function selectRecipes(all: Recipe[], names: string[] | null): Recipe[] {
     const r = byName.get(name);
     if (!r) throw new UsageError(`--images: no recipe "${name}" in images/${suggestion(name, [...byName.keys()])}`);
     picked.add(name);
-    if (r.base) add(r.base);
+    dependenciesOf(r).forEach((d) => add(d.name));
   };
   names.forEach(add);
   return buildOrder(all.filter((r) => picked.has(r.name)));
@@ -39,18 +39,30 @@ export async function imagesBuildCommand(argv: string[]): Promise<number> {
   const patchesDir = resolve(String(values['patches-dir']));
   const all = await Promise.all((await listRecipes(imagesDir)).map((n) => loadRecipe(imagesDir, patchesDir, n)));
   const names = typeof values.images === 'string' ? values.images.split(',').map((s) => s.trim()).filter(Boolean) : null;
+  const crossProblems = crossRecipeProblems(all);
+  if (crossProblems.length) throw new ProblemsError(crossProblems);
   const ordered = selectRecipes(all, names);
 
-  let engine = localEngine(typeof values['docker-host'] === 'string' ? values['docker-host'] : undefined);
-  if (common.inventory && typeof values['docker-host'] !== 'string') {
+  const log = (m: string) => process.stdout.write(`${m}\n`);
+  const dockerHost = typeof values['docker-host'] === 'string' ? values['docker-host'] : undefined;
+  let engine = localEngine(dockerHost);
+  let engineName = dockerHost ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+  if (common.inventory && !dockerHost) {
     const inventory = await loadInventory(common.inventory);
     const builder = inventory.nodes.find((n) => n.name === inventory.images.builder);
-    if (builder) engine = builderEngine(builder);
+    if (builder) {
+      engine = await builderEngine(builder);
+      engineName = `builder ${builder.name} (docker over ssh://${builder.user}@${builder.address}:${builder.port})`;
+    }
   }
-  const log = (m: string) => process.stdout.write(`${m}\n`);
+  const version = await engine.version().catch((err: Error) => {
+    throw new RefusalError(`the Docker Engine at ${engineName} does not answer: ${err.message}`);
+  });
+  log(`engine: ${engineName}, Docker ${version.Version} on ${version.Arch}`);
   const results: ImageResult[] = [];
   // Every source fetched and every patch applied before the first build.
-  const prepared = await prepareAll(ordered, log).catch((err) => {
+  const buildPlatform = enginePlatformOf(version.Arch);
+  const prepared = await prepareAll(ordered, { buildArch: buildPlatform.debianArch, log }).catch((err) => {
     process.stdout.write(`images:build: nothing built: ${reasonOf(err)}\n`);
     return null;
   });
@@ -59,7 +71,7 @@ export async function imagesBuildCommand(argv: string[]): Promise<number> {
   for (const recipe of ordered) {
     const p = prepared.get(recipe.name)!;
     try {
-      results.push(await buildOne(engine, p, lock, { check: common.check, verbose: common.verbose, log }));
+      results.push(await buildOne(engine, p, lock, { check: common.check, verbose: common.verbose, buildPlatform, log }));
     } catch (err) {
       results.push({ name: recipe.name, image: recipe.image, status: 'failed', reason: (err as Error).message.split('\n')[0] ?? '' });
       if (common.verbose) process.stdout.write(`${(err as Error).message}\n`);

@@ -1,6 +1,6 @@
 /**
  * Debian inputs for image recipes, fetched on this machine's side (the build
- * engine has no network): a debootstrap armhf rootfs (tar), or the armhf
+ * engine has no network): a debootstrap rootfs (tar), or the armhf
  * .debs a package set needs on top of a base rootfs. Cached by their inputs.
  */
 import { createHash } from 'node:crypto';
@@ -21,19 +21,23 @@ export interface RootfsSource {
   identity: string;
 }
 
-/** debootstrap --arch=armhf minbase (+ packages), kept unpacked and as a tar. */
-export async function debootstrapSource(suite: string, packages: string[], log: (m: string) => void): Promise<RootfsSource> {
+/**
+ * debootstrap minbase (+ packages), kept unpacked and as a tar: armhf for node
+ * images, the build machine's own architecture for toolchain images.
+ */
+export async function debootstrapSource(suite: string, packages: string[], arch: string, log: (m: string) => void): Promise<RootfsSource> {
   const mirror = await debianMirror();
-  const identity = `debootstrap:${suite}:${[...packages].sort().join(',')}:${mirror}`;
+  // armhf keeps its original identity so that caches made before arch was a parameter stay valid.
+  const identity = `debootstrap:${arch === 'armhf' ? '' : `${arch}:`}${suite}:${[...packages].sort().join(',')}:${mirror}`;
   const dir = join(sourcesCacheDir(), `debootstrap-${hash(identity)}`);
   const rootfs = join(dir, 'rootfs');
   const tar = join(dir, 'rootfs.tar');
   if (existsSync(join(dir, 'complete'))) return { rootfs, tar, identity };
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  log(`debootstrap armhf ${suite} for an image base (a few minutes, cached in ${dir})`);
+  log(`debootstrap ${arch} ${suite} for an image base (a few minutes, cached in ${dir})`);
   const include = packages.length ? [`--include=${packages.join(',')}`] : [];
-  await run`debootstrap --arch=armhf --variant=minbase ${include} ${suite} ${rootfs} ${mirror}`;
+  await run`debootstrap --arch=${arch} --variant=minbase ${include} ${suite} ${rootfs} ${mirror}`;
   // An image needs no package cache or apt lists; the machine-id is per container.
   await run`sh -c ${`rm -rf ${rootfs}/var/cache/apt/archives/*.deb ${rootfs}/var/lib/apt/lists/* && : > ${rootfs}/etc/machine-id`}`;
   await run`tar -C ${rootfs} --numeric-owner -cf ${`${tar}.part`} .`;

@@ -16,6 +16,8 @@ export interface GitSpec {
   url: string;
   ref?: string | undefined;
   range?: string | undefined;
+  /** Only this folder of the repository (e.g. a fork kept under third_party/). */
+  path?: string | undefined;
 }
 
 export interface GitSource {
@@ -63,11 +65,13 @@ export async function resolveGit(spec: GitSpec): Promise<GitSource> {
   return { commit, ref, identity: `git:${spec.url}@${commit}` };
 }
 
-/** Export the tree at `commit` into `dest` (fresh). */
+/** Export the tree at `commit` (or its `path` folder) into `dest` (fresh). */
 export async function exportTree(spec: GitSpec, commit: string, dest: string): Promise<void> {
   await rm(dest, { recursive: true, force: true });
   await mkdir(dest, { recursive: true });
-  await $`git --git-dir ${mirrorDir(spec.url)} archive --format=tar ${commit} | tar -x -C ${dest}`;
+  const treeish = spec.path ? `${commit}:${spec.path}` : commit;
+  const out = await $`git --git-dir ${mirrorDir(spec.url)} archive --format=tar ${treeish} | tar -x -C ${dest}`.nothrow();
+  if (out.exitCode !== 0) throw new RefusalError(`${spec.url}@${commit.slice(0, 12)}: cannot export ${spec.path ? `folder "${spec.path}"` : 'the tree'}: ${out.stderr.trim().split('\n')[0]}`);
 }
 
 /**

@@ -9,7 +9,10 @@ export interface LockEntry {
   imageId: string;
   /** sha256 of the image config (what containerd reports for the image). */
   configDigest: string;
-  platform: 'linux/arm/v7';
+  /** linux/arm/v7 for node images; the build machine's platform for toolchains. */
+  platform: string;
+  /** `nodes` images go to the nodes; `build-machine` ones are toolchains for build stages only. */
+  target: 'nodes' | 'build-machine';
   /** Bytes of the docker-archive. */
   size: number;
   archive: string;

@@ -9,53 +9,81 @@ import { RefusalError } from '../core/errors.ts';
 import { run } from '../core/local.ts';
 import { debootstrapSource, debsSource, type RootfsSource } from './debian.ts';
 import { applyPatches, exportTree, patchDigest, resolveGit } from './git-source.ts';
+import { vendorGoModules } from './go-vendor.ts';
 import { imagesCacheDir } from './lock.ts';
 import type { Recipe } from './recipe.ts';
+import { fetchTarball, unpackTarball } from './tarball-source.ts';
 
 export interface Prepared {
   recipe: Recipe;
   contextDir: string;
-  /** What the upstream input is (commit, package versions, rootfs inputs). */
+  /** What the upstream input is (commit, tarball digest, package versions, rootfs inputs). */
   sourceIdentity: string;
   patchesDigest: string;
   rootfs?: RootfsSource;
+}
+
+export interface PrepareOptions {
+  /** Debian architecture of the build engine, for build-machine (toolchain) recipes. */
+  buildArch: string;
+  log: (m: string) => void;
 }
 
 async function linkOrCopy(from: string, to: string): Promise<void> {
   await link(from, to).catch(() => copyFile(from, to));
 }
 
-export async function prepareAll(ordered: Recipe[], log: (m: string) => void): Promise<Map<string, Prepared>> {
-  const prepared = new Map<string, Prepared>();
-  for (const recipe of ordered) {
-    const contextDir = join(imagesCacheDir(), 'contexts', recipe.name);
-    await rm(contextDir, { recursive: true, force: true });
-    await mkdir(contextDir, { recursive: true });
-    await run`cp -a ${`${recipe.dir}/.`} ${contextDir}`;
-    const source = recipe.source;
-    if (recipe.patches.length > 0 && !(source && 'git' in source)) {
-      throw new RefusalError(`patches/${recipe.name}/ has patches but images/${recipe.name}/image.yaml has no git source to apply them to`);
-    }
-    const entry: Prepared = { recipe, contextDir, sourceIdentity: 'none', patchesDigest: await patchDigest(recipe.patches) };
-    if (source && 'debootstrap' in source) {
-      const rootfs = await debootstrapSource(source.debootstrap.suite ?? 'bookworm', source.debootstrap.packages ?? [], log);
-      await linkOrCopy(rootfs.tar, join(contextDir, 'rootfs.tar'));
-      Object.assign(entry, { sourceIdentity: rootfs.identity, rootfs });
-    } else if (source && 'debs' in source) {
-      const base = recipe.base ? prepared.get(recipe.base)?.rootfs : undefined;
-      if (!base) throw new RefusalError(`images/${recipe.name}: a debs source needs a base recipe whose source is debootstrap (its dpkg status decides what to fetch)`);
-      const debs = await debsSource(source.debs.packages, base, log);
-      await mkdir(join(contextDir, 'debs'), { recursive: true });
-      for (const deb of debs.debs) await linkOrCopy(join(debs.dir, deb), join(contextDir, 'debs', deb));
-      entry.sourceIdentity = debs.identity;
-    } else if (source && 'git' in source) {
-      const git = await resolveGit(source.git);
-      const tree = join(contextDir, 'src');
-      await exportTree(source.git, git.commit, tree);
-      await applyPatches(tree, recipe.patches, `${source.git.url}@${git.ref}`);
-      entry.sourceIdentity = git.identity;
-    }
-    prepared.set(recipe.name, entry);
+async function prepareOne(recipe: Recipe, prepared: Map<string, Prepared>, opts: PrepareOptions): Promise<Prepared> {
+  const contextDir = join(imagesCacheDir(), 'contexts', recipe.name);
+  await rm(contextDir, { recursive: true, force: true });
+  await mkdir(contextDir, { recursive: true });
+  await run`cp -a ${`${recipe.dir}/.`} ${contextDir}`;
+  const source = recipe.source ?? {};
+  if (recipe.patches.length > 0 && !source.git && !source.tarball) {
+    throw new RefusalError(`patches/${recipe.name}/ has patches but images/${recipe.name}/image.yaml has no git or tarball source to apply them to`);
   }
+  const entry: Prepared = { recipe, contextDir, sourceIdentity: 'none', patchesDigest: await patchDigest(recipe.patches) };
+  const identities: string[] = [];
+  if (source.debootstrap) {
+    const arch = recipe.target === 'build-machine' ? opts.buildArch : 'armhf';
+    const rootfs = await debootstrapSource(source.debootstrap.suite ?? 'bookworm', source.debootstrap.packages ?? [], arch, opts.log);
+    await linkOrCopy(rootfs.tar, join(contextDir, 'rootfs.tar'));
+    identities.push(rootfs.identity);
+    entry.rootfs = rootfs;
+  }
+  if (source.debs) {
+    const base = recipe.base ? prepared.get(recipe.base)?.rootfs : undefined;
+    if (!base) throw new RefusalError(`images/${recipe.name}: a debs source needs a base recipe whose source is debootstrap (its dpkg status decides what to fetch)`);
+    const debs = await debsSource(source.debs.packages, base, opts.log);
+    await mkdir(join(contextDir, 'debs'), { recursive: true });
+    for (const deb of debs.debs) await linkOrCopy(join(debs.dir, deb), join(contextDir, 'debs', deb));
+    identities.push(debs.identity);
+  }
+  const tree = join(contextDir, 'src');
+  if (source.git) {
+    const git = await resolveGit(source.git);
+    await exportTree(source.git, git.commit, tree);
+    await applyPatches(tree, recipe.patches, `${source.git.url}@${git.ref}`);
+    identities.push(`${git.identity}${source.git.path ? `:${source.git.path}` : ''}`);
+    const toolchain = source.git.vendorGoModulesWith;
+    if (toolchain) {
+      const rootfs = prepared.get(toolchain)?.rootfs;
+      if (!rootfs) throw new RefusalError(`images/${recipe.name}: vendorGoModulesWith "${toolchain}" needs that recipe selected, with a debootstrap source`);
+      await vendorGoModules(tree, rootfs.rootfs, toolchain, opts.log);
+    }
+  }
+  if (source.tarball) {
+    const tarball = await fetchTarball(source.tarball, opts.log);
+    await unpackTarball(tarball, tree);
+    await applyPatches(tree, recipe.patches, source.tarball.url);
+    identities.push(tarball.identity);
+  }
+  if (identities.length) entry.sourceIdentity = identities.join(' + ');
+  return entry;
+}
+
+export async function prepareAll(ordered: Recipe[], opts: PrepareOptions): Promise<Map<string, Prepared>> {
+  const prepared = new Map<string, Prepared>();
+  for (const recipe of ordered) prepared.set(recipe.name, await prepareOne(recipe, prepared, opts));
   return prepared;
 }

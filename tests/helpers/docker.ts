@@ -15,6 +15,8 @@ export interface TestEngine {
   docker: Docker;
   host: string;
   dir: string;
+  /** The engine's network namespace (loopback only). */
+  netns: string;
   stop(): Promise<void>;
 }
 
@@ -75,5 +77,5 @@ export async function startEngine(): Promise<TestEngine> {
     await stop();
     throw err;
   }
-  return { docker, host: `unix://${socket}`, dir, stop };
+  return { docker, host: `unix://${socket}`, dir, netns, stop };
 }

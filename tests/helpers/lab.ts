@@ -34,6 +34,18 @@ export function uniqueLabName(): string {
   return `t${randomBytes(3).toString('hex').slice(0, 5)}`;
 }
 
+/**
+ * A scratch directory for a test that is not a lab (image builds): same name
+ * pattern, with its owner recorded, so a concurrent sweep leaves it alone while
+ * this process lives and removes it once it is gone.
+ */
+export async function makeTestDir(): Promise<string> {
+  const dir = `/tmp/armlab-${uniqueLabName()}`;
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'owner.pid'), String(process.pid));
+  return dir;
+}
+
 /** Remove test labs whose test process died without tearing them down (by their recorded state). */
 async function sweepOrphans(): Promise<void> {
   for (const entry of await readdir('/tmp')) {
@@ -76,9 +88,15 @@ export async function startTestLab(hosts: LabSpec['hosts'], extra: Partial<LabSp
 }
 
 /** Run the armlab CLI as a user would; resolves with exit code and output. */
-export function armlab(args: string[], opts: { timeoutMs?: number; onSpawn?: (pid: number) => void; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function armlab(
+  args: string[],
+  opts: { timeoutMs?: number; onSpawn?: (pid: number) => void; env?: NodeJS.ProcessEnv; netns?: string } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'tasks/cli.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}) });
+    const argv = [process.execPath, '--import', 'tsx', 'tasks/cli.ts', ...args];
+    // In a test namespace (opts.netns), armlab reaches only what that namespace holds.
+    const [cmd, ...rest] = opts.netns ? ['nsenter', `--net=/run/netns/${opts.netns}`, ...argv] : argv;
+    const child = spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}) });
     if (child.pid) opts.onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';

@@ -12,7 +12,7 @@ import { run } from '../../tasks/core/local.ts';
 import { inspectArchive } from '../../tasks/images/archive.ts';
 import type { LockFile } from '../../tasks/images/lock.ts';
 import { startEngine, type TestEngine } from '../helpers/docker.ts';
-import { armlab, uniqueLabName } from '../helpers/lab.ts';
+import { armlab, makeTestDir } from '../helpers/lab.ts';
 
 const PATCH = (from: string, to: string) => `--- a/config.txt\n+++ b/config.txt\n@@ -1 +1 @@\n-greeting=${from}\n+greeting=${to}\n`;
 
@@ -29,7 +29,7 @@ describe('images:build (real Docker Engine, BuildKit, armv7 emulation)', { timeo
   const row = (out: string, image: string) => out.split('\n').find((l) => l.startsWith(`${image} `)) ?? '';
 
   before(async () => {
-    work = `/tmp/armlab-${uniqueLabName()}`;
+    work = await makeTestDir();
     imagesDir = join(work, 'images');
     patchesDir = join(work, 'patches');
     repo = join(work, 'repos', 'tool');

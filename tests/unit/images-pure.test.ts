@@ -4,7 +4,9 @@ import { ProblemsError } from '../../tasks/core/errors.ts';
 import { buildLogLine } from '../../tasks/images/build.ts';
 import { selectRecipes } from '../../tasks/images/command.ts';
 import { describeApplyFailure, pickTag } from '../../tasks/images/git-source.ts';
-import { buildOrder, loadRecipe, parseRecipe, type Recipe } from '../../tasks/images/recipe.ts';
+import { enginePlatformOf } from '../../tasks/images/engine.ts';
+import { buildOrder, crossRecipeProblems, listRecipes, loadRecipe, parseRecipe, stageBuildArg, type Recipe } from '../../tasks/images/recipe.ts';
+import { readFile } from 'node:fs/promises';
 
 const recipe = (name: string, base?: string): Recipe => ({
   name, tag: '1', dir: `/x/${name}`, image: `armlab/${name}:1`, files: ['Dockerfile'], patches: [], verify: { binary: '/bin/sh' }, ...(base ? { base } : {}),
@@ -35,6 +37,50 @@ test('the shipped recipes parse', async () => {
   assert.equal(frr.base, 'base');
   assert.deepEqual(frr.source, { debs: { packages: ['frr'] } });
   assert.equal(frr.verify.binary, '/usr/bin/vtysh');
+});
+
+test('every shipped recipe parses; stages, paths, vendoring and tarballs are read as written', async () => {
+  const names = await listRecipes('images');
+  assert.deepEqual(names, ['base', 'frr', 'golang', 'k8s-topo', 'meshnet', 'quagga']);
+  const all = await Promise.all(names.map((n) => loadRecipe('images', 'patches', n)));
+  assert.deepEqual(crossRecipeProblems(all), []);
+  const [golang, topo, meshnet, quagga] = ['golang', 'k8s-topo', 'meshnet', 'quagga'].map((n) => all.find((r) => r.name === n)!);
+  assert.equal(golang!.target, 'build-machine');
+  assert.deepEqual(meshnet!.stages, ['golang']);
+  assert.equal(meshnet!.source?.git?.path, 'third_party/meshnet');
+  assert.equal(meshnet!.source?.git?.vendorGoModulesWith, 'golang');
+  assert.match(quagga!.source?.tarball?.url ?? '', /quagga-1\.2\.4\.tar\.gz$/);
+  assert.deepEqual(topo!.patches, ['patches/k8s-topo/001-armlab-images.patch']);
+  assert.deepEqual(buildOrder(all).map((r) => r.name), ['base', 'frr', 'golang', 'k8s-topo', 'meshnet', 'quagga']);
+  assert.deepEqual(selectRecipes(all, ['meshnet']).map((r) => r.name), ['base', 'golang', 'meshnet']);
+  assert.equal(stageBuildArg('golang'), 'GOLANG_IMAGE');
+  assert.equal(stageBuildArg('cross-gcc'), 'CROSS_GCC_IMAGE');
+});
+
+test("k8s-topo's patch names the images the base and quagga recipes make", async () => {
+  const patch = await readFile('patches/k8s-topo/001-armlab-images.patch', 'utf8');
+  const named = [...patch.matchAll(/^\+.*'(armlab\/[^']+)'/gm)].map((m) => m[1]);
+  const images = await Promise.all(['base', 'quagga'].map(async (n) => (await loadRecipe('images', 'patches', n)).image));
+  assert.deepEqual(named, images);
+});
+
+test('recipe problems that need the other recipes: stages, bases and vendoring toolchains', () => {
+  const tool = { ...recipe('tool'), target: 'build-machine' as const };
+  const bad = { ...recipe('x', 'tool'), stages: ['base'], source: { git: { url: '/r', ref: 'main', vendorGoModulesWith: 'tool' } } };
+  assert.deepEqual(crossRecipeProblems([recipe('base'), tool, bad]).map((p) => `${p.path}: ${p.message}`), [
+    'stages: "base" is not a build-machine recipe (set target: build-machine in images/base/image.yaml)',
+    'base: "tool" is a build-machine recipe; a base must be built for the nodes',
+    'source.git.vendorGoModulesWith: "tool" must also be listed in stages',
+  ]);
+  assert.throws(() => parseRecipe('tag: "1"\nsource:\n  debootstrap: {}\n  debs: {packages: [jq]}\nverify: {binary: /x}\n', 'r.yaml'), /r\.yaml:3 source\.debootstrap: makes a whole rootfs: it cannot be combined with debs, git or tarball/);
+  assert.throws(() => parseRecipe('tag: "1"\nsource:\n  git: {url: /r, ref: main}\n  tarball: {url: /t.tgz}\nverify: {binary: /x}\n', 'r.yaml'), /r\.yaml:4 source\.tarball: give one upstream tree: git or tarball, not both/);
+  assert.throws(() => parseRecipe('tag: "1"\nsource:\n  tarball: {url: /t.tgz, sha256: abc}\nverify: {binary: /x}\n', 'r.yaml'), /r\.yaml:3 source\.tarball\.sha256: got "abc", expected a sha256 in hex \(64 characters\)/);
+});
+
+test("the engine's architecture decides what build-machine recipes are built for", () => {
+  assert.deepEqual(enginePlatformOf('amd64'), { platform: 'linux/amd64', architecture: 'amd64', debianArch: 'amd64', elfMachine: 'x86-64' });
+  assert.equal(enginePlatformOf('arm').platform, 'linux/arm/v7');
+  assert.throws(() => enginePlatformOf('s390x'), /the build engine runs on "s390x"; armlab knows amd64, arm64 and arm build machines/);
 });
 
 test('build order puts bases first; cycles and unknown bases are errors', () => {

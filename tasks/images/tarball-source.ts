@@ -1,0 +1,78 @@
+/**
+ * Upstream source from a release tarball (http(s), file:// or a local path),
+ * fetched on this machine's side, checked against its sha256 and unpacked
+ * without its top folder. A recipe without sha256 is trusted on first use:
+ * the digest is kept with the download and printed so it can be pinned.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { RefusalError } from '../core/errors.ts';
+import { run } from '../core/local.ts';
+import { sourcesCacheDir } from './lock.ts';
+
+export interface TarballSpec {
+  url: string;
+  sha256?: string | undefined;
+}
+
+export interface TarballSource {
+  file: string;
+  sha256: string;
+  identity: string;
+}
+
+const urlKey = (url: string) => createHash('sha256').update(url).digest('hex').slice(0, 16);
+
+async function sha256Of(file: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(file), h);
+  return h.digest('hex');
+}
+
+async function download(url: string, to: string): Promise<void> {
+  if (/^https?:\/\//.test(url)) {
+    const res = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(600_000) });
+    if (!res.ok || !res.body) throw new RefusalError(`${url}: download failed: HTTP ${res.status}`);
+    await pipeline(Readable.fromWeb(res.body as Parameters<typeof Readable.fromWeb>[0]), createWriteStream(to));
+    return;
+  }
+  const path = url.startsWith('file://') ? fileURLToPath(url) : url;
+  if (!existsSync(path)) throw new RefusalError(`${url}: no such file`);
+  await pipeline(createReadStream(path), createWriteStream(to));
+}
+
+export async function fetchTarball(spec: TarballSpec, log: (m: string) => void): Promise<TarballSource> {
+  const dir = join(sourcesCacheDir(), `tarball-${urlKey(spec.url)}`);
+  const file = join(dir, 'source.tar');
+  const digestFile = join(dir, 'sha256');
+  let sha256 = existsSync(file) ? (await readFile(digestFile, 'utf8').catch(() => '')).trim() : '';
+  if (!sha256 || (spec.sha256 && sha256 !== spec.sha256)) {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    log(`fetching ${spec.url}`);
+    await download(spec.url, `${file}.part`);
+    sha256 = await sha256Of(`${file}.part`);
+    if (spec.sha256 && sha256 !== spec.sha256) {
+      await rm(dir, { recursive: true, force: true });
+      throw new RefusalError(`${spec.url}: sha256 is ${sha256}, but the recipe pins ${spec.sha256}; refusing an upstream tarball that changed`);
+    }
+    if (!spec.sha256) log(`${spec.url}: no sha256 pinned in the recipe; trusting it on first use, pin it with  sha256: ${sha256}`);
+    await rename(`${file}.part`, file);
+    await writeFile(digestFile, `${sha256}\n`);
+  }
+  return { file, sha256, identity: `tarball:${spec.url}@sha256:${sha256}` };
+}
+
+/** Unpack into `dest` without the archive's top folder (quagga-1.2.4/…); tar detects the compression. */
+export async function unpackTarball(source: TarballSource, dest: string): Promise<void> {
+  await rm(dest, { recursive: true, force: true });
+  await mkdir(dest, { recursive: true });
+  await run`tar -xf ${source.file} -C ${dest} --strip-components=1 --no-same-owner`.catch((err: Error) => {
+    throw new RefusalError(`${source.file} is not a tar archive tar can read: ${err.message.split('\n')[0]}`);
+  });
+}
