@@ -6,7 +6,7 @@
  */
 import { dump } from 'js-yaml';
 import { parseCommon, requireInventory } from './core/args.ts';
-import { HostKeyError, ProblemsError, PrerequisiteError, UsageError } from './core/errors.ts';
+import { HostKeyError, ProblemsError, PrerequisiteError, RefusalError, UsageError } from './core/errors.ts';
 import { runNodeCommand } from './core/node-command.ts';
 import { redact } from './core/shell.ts';
 import { loadInventory } from './inventory/load.ts';
@@ -16,6 +16,7 @@ import { k3sInstallCommand } from './k3s/install.ts';
 import { kubeconfigCommand } from './k3s/kubeconfig.ts';
 import { renderCommand } from './k3s/render.ts';
 import { imagesBuildCommand } from './images/command.ts';
+import { imagesImportCommand } from './import/command.ts';
 import { k3sUninstallCommand } from './k3s/uninstall.ts';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
@@ -41,6 +42,7 @@ const COMMANDS: Record<string, Command> = {
   kubeconfig: { summary: "merge the cluster's kubeconfig into ~/.kube/config (or --kubeconfig PATH)", run: kubeconfigCommand },
   render: { summary: 'print every file armlab would write per node, secrets redacted, without connecting', run: renderCommand },
   'images:build': { summary: 'build the armv7 images (BuildKit, linux/arm/v7), verify, export to the cache, record in the lock file', run: imagesBuildCommand },
+  'images:import': { summary: 'stream the built images into every node\'s containerd (k8s.io), skip what is there, pin, purge wrong-platform copies', run: imagesImportCommand },
   'lab:up': { summary: 'start an emulated Pi lab and write its inventory', run: labUpCommand },
   'lab:status': { summary: 'show the lab hosts', run: labStatusCommand },
   'lab:down': { summary: 'remove everything lab:up created', run: labDownCommand },
@@ -72,7 +74,7 @@ try {
   } else if (err instanceof UsageError) {
     process.stderr.write(`armlab: ${err.message}\n(run armlab --help for usage)\n`);
     process.exitCode = 2;
-  } else if (err instanceof PrerequisiteError || err instanceof HostKeyError) {
+  } else if (err instanceof PrerequisiteError || err instanceof HostKeyError || err instanceof RefusalError) {
     process.stderr.write(`armlab: ${redact(err.message)}\n`);
     process.exitCode = 1;
   } else {

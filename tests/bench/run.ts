@@ -1,13 +1,25 @@
 /**
- * npm run bench: every benchmark, each comparing against a baseline measured in
- * the same run; the run ends with `name=<ratio>` lines that tools can read.
- * Goals (checked here, not in tests): images_rebuild_vs_cold <= 0.10.
+ * npm run bench [-- images|import]: every benchmark (or the named ones), each
+ * comparing against a baseline measured in the same run; the run ends with
+ * `name=<ratio>` lines that tools can read. Goals are checked here, not in tests.
  */
 import { benchImages } from './images.ts';
+import { benchImport } from './import.ts';
 
-const GOALS: Record<string, number> = { images_rebuild_vs_cold: 0.1 };
+const BENCHES: Record<string, () => Promise<Record<string, string>>> = { images: benchImages, import: benchImport };
+const GOALS: Record<string, number> = {
+  images_rebuild_vs_cold: 0.1,
+  import_vs_manual: 0.35,
+  import_vs_pipe: 1.15,
+  rerun_vs_first: 0.05,
+  rerun_image_bytes: 0,
+};
 
-const results = { ...(await benchImages()) };
+const picked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = picked.filter((p) => !(p in BENCHES));
+if (unknown.length) throw new Error(`no benchmark ${unknown.join(', ')}; benchmarks: ${Object.keys(BENCHES).join(', ')}`);
+const results: Record<string, string> = {};
+for (const name of picked.length ? picked : Object.keys(BENCHES)) Object.assign(results, await BENCHES[name]!());
 let missed = 0;
 for (const [name, value] of Object.entries(results)) {
   const goal = GOALS[name];

@@ -1,0 +1,65 @@
+/**
+ * The commands images:import runs on a node, all through `k3s ctr -n k8s.io`
+ * (the namespace kubelet reads), and the parsing of what the probe prints.
+ */
+import { Raw, sh, type Command } from '../core/shell.ts';
+import { configDigestOf, parseImageList, PINNED_LABEL, type NodeImage } from './plan.ts';
+
+const CTR = new Raw('k3s ctr -n k8s.io');
+
+/** Read-only, one round trip: userland arch, decompressors, images, and the manifests of armlab's refs. */
+export const IMPORT_PROBE: Command = sh`
+printf 'arch=%s\\n' "$(dpkg --print-architecture 2>/dev/null || echo unknown)"
+for tool in zstd gzip; do if command -v "$tool" >/dev/null 2>&1; then printf 'has=%s\\n' "$tool"; fi; done
+if ! command -v k3s >/dev/null 2>&1; then echo 'k3s=missing'; exit 0; fi
+echo '--- images'
+${CTR} images ls
+echo '--- manifests'
+${CTR} images ls | awk 'NR > 1 && $1 ~ /^docker[.]io[/]armlab[/]/ { print $3 }' | sort -u | while read -r digest; do
+  printf '%s ' "$digest"; ${CTR} content get "$digest" | base64 -w0; echo
+done`;
+
+export interface ProbeResult {
+  arch: string;
+  decompressors: string[];
+  k3s: boolean;
+  images: NodeImage[];
+}
+
+export function parseProbe(stdout: string): ProbeResult {
+  const [head = '', rest = ''] = stdout.split('--- images\n');
+  const [list = '', manifests = ''] = rest.split('--- manifests\n');
+  const arch = /^arch=(\S+)$/m.exec(head)?.[1] ?? 'unknown';
+  const decompressors = [...head.matchAll(/^has=(\S+)$/gm)].map((m) => m[1]!);
+  const configs = new Map<string, string>();
+  for (const line of manifests.split('\n')) {
+    const [digest, b64] = line.trim().split(' ');
+    const config = digest && b64 ? configDigestOf(Buffer.from(b64, 'base64').toString('utf8')) : null;
+    if (digest && config) configs.set(digest, config);
+  }
+  const images = parseImageList(list).map((i) => {
+    const configDigest = configs.get(i.digest);
+    return configDigest ? { ...i, configDigest } : i;
+  });
+  return { arch, decompressors, k3s: !/^k3s=missing$/m.test(head), images };
+}
+
+export type Compression = 'zstd' | 'gzip' | 'none';
+
+/**
+ * Import the archive arriving on stdin, for the node's platform (always
+ * explicit: ctr would otherwise filter by its own). Decompression happens in
+ * the node's pipe; pipefail makes a broken stream fail the command.
+ */
+export function importCommand(platform: string, compression: Compression): Command {
+  const decompress = compression === 'zstd' ? sh`zstd -dc |` : compression === 'gzip' ? sh`gzip -dc |` : sh``;
+  return sh`${decompress} ${CTR} images import --platform ${platform} -`;
+}
+
+export function pinCommand(ref: string): Command {
+  return sh`${CTR} images label ${ref} ${`${PINNED_LABEL}=pinned`} >/dev/null`;
+}
+
+export function removeCommand(refs: string[]): Command {
+  return sh`${CTR} images rm ${refs} >/dev/null`;
+}
