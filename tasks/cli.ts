@@ -17,6 +17,7 @@ import { kubeconfigCommand } from './k3s/kubeconfig.ts';
 import { renderCommand } from './k3s/render.ts';
 import { imagesBuildCommand } from './images/command.ts';
 import { imagesImportCommand } from './import/command.ts';
+import { deployCommand } from './deploy/command.ts';
 import { k3sUninstallCommand } from './k3s/uninstall.ts';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
@@ -43,6 +44,8 @@ const COMMANDS: Record<string, Command> = {
   render: { summary: 'print every file armlab would write per node, secrets redacted, without connecting', run: renderCommand },
   'images:build': { summary: 'build the armv7 images (BuildKit, linux/arm/v7), verify, export to the cache, record in the lock file', run: imagesBuildCommand },
   'images:import': { summary: 'stream the built images into every node\'s containerd (k8s.io), skip what is there, pin, purge wrong-platform copies', run: imagesImportCommand },
+  'cni:deploy': { summary: 'meshnet CNI manifests into k3s\'s auto-deploy folder on the first server, wait for the rollout, check every node\'s CNI config', run: (argv) => deployCommand('cni', argv) },
+  'topo:deploy': { summary: 'k8s-topo manifests into k3s\'s auto-deploy folder on the first server, wait for the rollout', run: (argv) => deployCommand('topo', argv) },
   'lab:up': { summary: 'start an emulated Pi lab and write its inventory', run: labUpCommand },
   'lab:status': { summary: 'show the lab hosts', run: labStatusCommand },
   'lab:down': { summary: 'remove everything lab:up created', run: labDownCommand },

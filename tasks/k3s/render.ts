@@ -7,7 +7,9 @@ import { dump } from 'js-yaml';
 import { parseCommon, requireInventory, selectNodes } from '../core/args.ts';
 import { loadInventory } from '../inventory/load.ts';
 import type { Inventory, NodeSpec } from '../inventory/types.ts';
-import { CONFIG_PATH, configText, installEnv, needsToken, renderConfig, TOKEN_FILE } from './config.ts';
+import { COMPONENTS, renderComponent } from '../deploy/deploy.ts';
+import { recipeImages } from '../deploy/command.ts';
+import { CONFIG_PATH, configText, firstServer, installEnv, needsToken, renderConfig, TOKEN_FILE } from './config.ts';
 
 export function renderNode(inv: Inventory, node: NodeSpec): string {
   if (node.role === 'builder') return `# ${node.name} (builder): no k3s files\n`;
@@ -21,10 +23,23 @@ export function renderNode(inv: Inventory, node: NodeSpec): string {
   return `${parts.join('\n')}\n`;
 }
 
+/** The manifests cni:deploy and topo:deploy would write on the first server. */
+async function renderManifests(inventory: Inventory): Promise<string> {
+  const server = firstServer(inventory);
+  if (!/^v\d+\.\d+\.\d+\+k3s\d+$/.test(inventory.k3s.version)) {
+    return `# ${server.name}: the meshnet and k8s-topo manifests depend on the installed k3s version; k3s.version is the channel "${inventory.k3s.version}", so they are rendered at deploy time\n`;
+  }
+  const images = await recipeImages('images');
+  return [COMPONENTS.cni, COMPONENTS.topo]
+    .map((c) => `# ${server.name} ${c.file} (mode 0600, ${c.task})\n${renderComponent(c, inventory, inventory.k3s.version, images)}`)
+    .join('---\n');
+}
+
 export async function renderCommand(argv: string[]): Promise<number> {
   const { common } = parseCommon(argv);
   const inventory = await loadInventory(requireInventory(common));
   const nodes = selectNodes(inventory, common.limit);
   process.stdout.write(nodes.map((n) => renderNode(inventory, n)).join('---\n'));
+  process.stdout.write(`---\n${await renderManifests(inventory)}`);
   return 0;
 }

@@ -1,0 +1,52 @@
+/** cni:deploy and topo:deploy [--rollout-timeout SECONDS]: manifests onto the first server, rollout, checks. */
+import { parseCommon, requireInventory, selectNodes } from '../core/args.ts';
+import { UsageError } from '../core/errors.ts';
+import { anyFailed, renderSummary, runOnNodes, type Outcome } from '../core/runner.ts';
+import { redact } from '../core/shell.ts';
+import { Connections } from '../core/ssh.ts';
+import { loadRecipe } from '../images/recipe.ts';
+import { loadInventory } from '../inventory/load.ts';
+import { firstServer } from '../k3s/config.ts';
+import { COMPONENTS, conflistTask, deployTask } from './deploy.ts';
+
+const EXTRA = {
+  'rollout-timeout': { type: 'string', default: '300' },
+  'images-dir': { type: 'string', default: 'images' },
+} as const;
+
+/** The side-loaded image names, as the recipes name them (what images:build and images:import made). */
+export async function recipeImages(imagesDir: string): Promise<{ meshnet: string; topo: string }> {
+  const [meshnet, topo] = await Promise.all([loadRecipe(imagesDir, 'patches', 'meshnet'), loadRecipe(imagesDir, 'patches', 'k8s-topo')]);
+  return { meshnet: meshnet.image, topo: topo.image };
+}
+
+export async function deployCommand(which: 'cni' | 'topo', argv: string[]): Promise<number> {
+  const { common, values } = parseCommon(argv, EXTRA);
+  const seconds = Number(values['rollout-timeout']);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--rollout-timeout: got "${String(values['rollout-timeout'])}", expected seconds, e.g. 300`);
+  const inventory = await loadInventory(requireInventory(common));
+  const component = COMPONENTS[which];
+  const server = firstServer(inventory);
+  const images = await recipeImages(String(values['images-dir']));
+  const connections = new Connections({
+    acceptNewHostKeys: common.acceptNewHostKeys,
+    ...(common.verbose ? { onCommand: (node: string, text: string) => process.stderr.write(`[${node}] $ ${redact(text).trim().split('\n').join(`\n[${node}]   `)}\n`) } : {}),
+  });
+  const ctx = { inventory, connections, check: common.check, verbose: common.verbose, parallel: common.parallel };
+  const outcomes: Outcome[] = [];
+  try {
+    const deployed = await runOnNodes(deployTask(component, { images, rolloutTimeoutMs: seconds * 1000, pollMs: 2000 }), [server], ctx);
+    outcomes.push(...deployed.outcomes);
+    const diagnosis = deployed.data.get(server.name)?.diagnosis;
+    if (diagnosis) process.stdout.write(`\n${component.task}: diagnosis from ${server.name}\n${diagnosis}\n`);
+    if (which === 'cni' && !anyFailed(outcomes) && !common.check) {
+      outcomes.push(...(await runOnNodes(conflistTask, selectNodes(inventory, common.limit), ctx)).outcomes);
+    }
+  } finally {
+    await connections.closeAll();
+  }
+  process.stdout.write(`\n${renderSummary(outcomes)}\n`);
+  const failed = outcomes.filter((o) => o.status === 'failed');
+  process.stdout.write(failed.length ? `\n${component.task}: FAILED on ${[...new Set(failed.map((o) => o.node))].join(', ')}\n` : `\n${component.task}: ok\n`);
+  return failed.length ? 1 : 0;
+}

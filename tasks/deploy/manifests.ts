@@ -1,0 +1,114 @@
+/**
+ * Pure: the meshnet and k8s-topo manifests, rendered from templates/ for one
+ * cluster. Every change armlab makes for arm and k3s is one named patch below
+ * with the reason for it. Output is plain objects, keys sorted, so the text is
+ * stable and golden files can pin it.
+ */
+import { readFileSync } from 'node:fs';
+import { loadAll, dump } from 'js-yaml';
+import semver from 'semver';
+
+export type LinkType = 'VXLAN' | 'GRPC';
+
+export interface ManifestInputs {
+  /** The installed k3s version (vX.Y.Z+k3sN): it decides where CNI binaries live. */
+  k3sVersion: string;
+  linkType: LinkType;
+  /** Side-loaded images, e.g. armlab/meshnet:kne-082578e-1. */
+  meshnetImage: string;
+  topoImage: string;
+}
+
+type Obj = Record<string, unknown>;
+type Container = Obj & { env?: Obj[]; resources?: Obj };
+type PodSpec = Obj & { containers: Container[]; volumes?: (Obj & { name: string; hostPath?: { path: string } })[]; nodeSelector?: Record<string, string> };
+type Workload = Obj & { spec: { template: { spec: PodSpec } } };
+
+const TEMPLATES = new URL('../../templates/', import.meta.url);
+
+function template(path: string): Obj[] {
+  return (loadAll(readFileSync(new URL(path, TEMPLATES), 'utf8')) as Obj[]).filter(Boolean);
+}
+
+/** k3s keeps flannel's CNI config here, not in /etc/cni/net.d. */
+export const K3S_CNI_CONF_DIR = '/var/lib/rancher/k3s/agent/etc/cni/net.d';
+
+/** From k3s 1.32 the CNI plugins live in data/cni; before, in the current data dir's bin. */
+export function k3sCniBinDir(k3sVersion: string): string {
+  const v = semver.coerce(k3sVersion);
+  if (!v) throw new Error(`cannot read a version from "${k3sVersion}"`);
+  return semver.gte(v, '1.32.0') ? '/var/lib/rancher/k3s/data/cni' : '/var/lib/rancher/k3s/data/current/bin';
+}
+
+function podSpec(w: Obj): PodSpec {
+  return (w as Workload).spec.template.spec;
+}
+
+// --- patches: each one a change from the upstream manifests, and why ---
+
+/** The image is side-loaded by images:import: never pull (Always would defeat it, and nodes may have no registry access). */
+function useSideLoadedImage(spec: PodSpec, image: string): void {
+  for (const c of spec.containers) Object.assign(c, { image, imagePullPolicy: 'IfNotPresent' });
+}
+
+/** Upstream pins kubernetes.io/arch: amd64; these images are armv7 only. */
+function armNodesOnly(spec: PodSpec): void {
+  spec.nodeSelector = { 'kubernetes.io/arch': 'arm' };
+}
+
+/** Upstream asks for 1G of memory: a Pi 3 has 1 GB in all. These fit beside k3s. */
+function piSizedResources(spec: PodSpec, requests: { cpu: string; memory: string }, memoryLimit: string): void {
+  for (const c of spec.containers) c.resources = { requests, limits: { memory: memoryLimit } };
+}
+
+/** k3s's CNI folders instead of /etc/cni/net.d and /opt/cni/bin. */
+function k3sCniPaths(spec: PodSpec, k3sVersion: string): void {
+  const paths: Record<string, string> = { 'cni-cfg': K3S_CNI_CONF_DIR, 'cni-bin': k3sCniBinDir(k3sVersion) };
+  for (const v of spec.volumes ?? []) if (v.hostPath && paths[v.name]) v.hostPath.path = paths[v.name]!;
+}
+
+/** VXLAN (default) or GRPC wires between nodes, from the inventory's cni.linkType. */
+function linkType(spec: PodSpec, type: LinkType): void {
+  for (const c of spec.containers) for (const e of c.env ?? []) if (e.name === 'INTER_NODE_LINK_TYPE') e.value = type;
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Obj)[k])]));
+  }
+  return value;
+}
+
+export function renderMeshnet(inputs: ManifestInputs): Obj[] {
+  const objects = [
+    ...template('meshnet/namespace.yaml'),
+    ...template('meshnet/topology-crd.yaml'),
+    // The gRPC wire resource exists only for that link type.
+    ...(inputs.linkType === 'GRPC' ? template('meshnet/gwire-crd.yaml') : []),
+    ...template('meshnet/rbac.yaml'),
+    ...template('meshnet/daemonset.yaml'),
+  ];
+  const ds = objects.find((o) => o.kind === 'DaemonSet')!;
+  const spec = podSpec(ds);
+  useSideLoadedImage(spec, inputs.meshnetImage);
+  armNodesOnly(spec);
+  piSizedResources(spec, { cpu: '50m', memory: '64Mi' }, '256Mi');
+  k3sCniPaths(spec, inputs.k3sVersion);
+  linkType(spec, inputs.linkType);
+  return objects.map((o) => sortKeys(o) as Obj);
+}
+
+export function renderTopo(inputs: ManifestInputs): Obj[] {
+  const objects = [...template('k8s-topo/rbac.yaml'), ...template('k8s-topo/deployment.yaml'), ...template('k8s-topo/service.yaml')];
+  const spec = podSpec(objects.find((o) => o.kind === 'Deployment')!);
+  useSideLoadedImage(spec, inputs.topoImage);
+  armNodesOnly(spec);
+  piSizedResources(spec, { cpu: '50m', memory: '96Mi' }, '384Mi');
+  return objects.map((o) => sortKeys(o) as Obj);
+}
+
+/** One YAML stream, `---` between objects, as it lands on the server. */
+export function manifestText(objects: Obj[], header: string): string {
+  return `# ${header}\n${objects.map((o) => dump(o, { lineWidth: -1, noRefs: true })).join('---\n')}`;
+}

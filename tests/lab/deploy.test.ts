@@ -1,0 +1,103 @@
+/**
+ * cni:deploy and topo:deploy against a 2-host armhf lab with the k3s STAND-IN.
+ * The stand-in sees what lands in its auto-deploy folder but has no kubelet:
+ * workloads never become ready there, so these tests cover the manifests
+ * landing (exact content, written only when different) and the bounded
+ * rollout wait with its diagnosis. A successful rollout and the CNI config
+ * check are unit-tested only (tests/unit/manifests.test.ts).
+ */
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { dump, load } from 'js-yaml';
+import { sh, type Command } from '../../tasks/core/shell.ts';
+import { Connection } from '../../tasks/core/ssh.ts';
+import { recipeImages } from '../../tasks/deploy/command.ts';
+import { COMPONENTS, renderComponent } from '../../tasks/deploy/deploy.ts';
+import { loadInventory } from '../../tasks/inventory/load.ts';
+import { startMirror, type Mirror } from '../helpers/k3s-mirror.ts';
+import { armlab, startTestLab, type TestLab } from '../helpers/lab.ts';
+
+const V1 = 'v1.31.12+k3s1';
+
+describe('cni:deploy and topo:deploy (lab of 2 armhf hosts, k3s stand-in)', { timeout: 900_000 }, () => {
+  let lab: TestLab;
+  let mirror: Mirror;
+  let inv: string;
+  let raw: Record<string, unknown>;
+  const env = () => ({ ...process.env, ARMLAB_CACHE: join(lab.dir, 'cache') });
+  const deploy = (task: string, args: string[] = []) => armlab([task, '--inventory', inv, '--rollout-timeout', '6', ...args], { timeoutMs: 180_000, env: env() });
+  async function onServer(command: Command): Promise<string> {
+    const conn = await Connection.open((await loadInventory(inv)).nodes[0]!);
+    try {
+      return (await conn.run(command)).stdout;
+    } finally {
+      conn.close();
+    }
+  }
+  const expected = async (which: 'cni' | 'topo') => renderComponent(COMPONENTS[which], await loadInventory(inv), V1, await recipeImages('images'));
+
+  before(async () => {
+    lab = await startTestLab([
+      { name: 'pi1', userland: 'armhf' },
+      { name: 'pi2', userland: 'armhf' },
+    ]);
+    mirror = await startMirror(join(lab.dir, 'mirror'), [V1], { stable: V1 });
+    inv = lab.inventory;
+    raw = load(await readFile(inv, 'utf8')) as Record<string, unknown>;
+    raw.k3s = { version: V1, mirror: mirror.url };
+    await writeFile(inv, dump(raw));
+    const installed = await armlab(['k3s:install', '--inventory', inv], { timeoutMs: 600_000, env: env() });
+    assert.equal(installed.code, 0, installed.stdout + installed.stderr);
+  });
+
+  after(async () => {
+    await mirror?.close();
+    await lab?.down();
+  });
+
+  test('cni:deploy: the manifests land with exact content; the rollout wait is bounded and ends with a diagnosis', async () => {
+    const r = await deploy('cni:deploy');
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 6s: 0\/2 ready, 2\/2 updated; \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-meshnet\.yaml written$/m);
+    assert.match(r.stdout, /^cni:deploy: diagnosis from pi1\n== pods in meshnet\nNo resources found in meshnet namespace\. \(stand-in k3s: no kubelet, no pods\)\n== recent events in meshnet\n/m);
+    assert.match(r.stdout, /== log tail of daemonset\/meshnet\nerror: stand-in k3s runs no pods/);
+    assert.doesNotMatch(r.stdout, /cni:check/, 'no node check before a rollout');
+    const onNode = await onServer(sh`stat -c '%a' /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml; cat /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`);
+    const [mode, ...text] = onNode.split('\n');
+    assert.equal(mode, '600');
+    assert.equal(text.join('\n'), await expected('cni'));
+    assert.match(text.join('\n'), /image: armlab\/meshnet:kne-082578e-1\n\s+imagePullPolicy: IfNotPresent/);
+    const rendered = await armlab(['render', '--inventory', inv], { env: env() });
+    assert.ok(rendered.stdout.includes(text.join('\n')), 'render prints what cni:deploy wrote');
+  });
+
+  test('a re-run writes nothing; --check agrees; a changed link type is written again', async () => {
+    const stamp = sh`stat -c %Y.%i /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`;
+    const before = await onServer(stamp);
+    const again = await deploy('cni:deploy');
+    assert.match(again.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 6s: 0\/2 ready, 2\/2 updated$/m);
+    assert.equal(await onServer(stamp), before, 'the file was not rewritten');
+    const check = await deploy('cni:deploy', ['--check']);
+    assert.equal(check.code, 0, check.stdout);
+    assert.match(check.stdout, /^pi1\s+cni:deploy\s+unchanged\s+\/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-meshnet\.yaml up to date$/m);
+
+    raw.cni = { linkType: 'GRPC' };
+    await writeFile(inv, dump(raw));
+    const would = await deploy('cni:deploy', ['--check']);
+    assert.match(would.stdout, /^pi1\s+cni:deploy\s+would change\s+would write \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-meshnet\.yaml$/m);
+    await deploy('cni:deploy');
+    const text = await onServer(sh`cat /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`);
+    assert.equal(text, await expected('cni'));
+    assert.match(text, /name: gwirekobjs\.networkop\.co\.uk/);
+    assert.match(text, /name: INTER_NODE_LINK_TYPE\n\s+value: GRPC/);
+  });
+
+  test('topo:deploy: the Deployment, RBAC and NodePort service land; the wait names the Deployment', async () => {
+    const r = await deploy('topo:deploy');
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /^pi1\s+topo:deploy\s+failed\s+Deployment default\/k8s-topo not rolled out after 6s: 0\/1 ready, 1\/1 updated; \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-k8s-topo\.yaml written$/m);
+    assert.equal(await onServer(sh`cat /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml`), await expected('topo'));
+  });
+});
