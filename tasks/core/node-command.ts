@@ -6,6 +6,16 @@ import { anyFailed, renderSummary, runOnNodes, type NodeTask, type TaskReport } 
 import { redact } from './shell.ts';
 import { Connections } from './ssh.ts';
 
+/** One connection pool per run; with --verbose every remote command is printed, secrets redacted. */
+export function connectionsFor(common: CommonArgs): Connections {
+  return new Connections({
+    acceptNewHostKeys: common.acceptNewHostKeys,
+    ...(common.verbose
+      ? { onCommand: (node: string, text: string) => process.stderr.write(`[${node}] $ ${redact(text).trim().split('\n').join(`\n[${node}]   `)}\n`) }
+      : {}),
+  });
+}
+
 export async function runNodeCommand<D>(
   task: NodeTask<D>,
   common: CommonArgs,
@@ -13,12 +23,7 @@ export async function runNodeCommand<D>(
 ): Promise<number> {
   const inventory = await loadInventory(requireInventory(common));
   const nodes = selectNodes(inventory, common.limit);
-  const connections = new Connections({
-    acceptNewHostKeys: common.acceptNewHostKeys,
-    ...(common.verbose
-      ? { onCommand: (node: string, text: string) => process.stderr.write(`[${node}] $ ${redact(text).trim().split('\n').join(`\n[${node}]   `)}\n`) }
-      : {}),
-  });
+  const connections = connectionsFor(common);
   let result: TaskReport<D>;
   try {
     result = await runOnNodes(task, nodes, { inventory, connections, check: common.check, verbose: common.verbose, parallel: common.parallel });

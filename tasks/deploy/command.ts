@@ -2,8 +2,7 @@
 import { parseCommon, requireInventory, selectNodes } from '../core/args.ts';
 import { UsageError } from '../core/errors.ts';
 import { anyFailed, renderSummary, runOnNodes, type Outcome } from '../core/runner.ts';
-import { redact } from '../core/shell.ts';
-import { Connections } from '../core/ssh.ts';
+import { connectionsFor } from '../core/node-command.ts';
 import { loadRecipe } from '../images/recipe.ts';
 import { loadInventory } from '../inventory/load.ts';
 import { firstServer } from '../k3s/config.ts';
@@ -28,10 +27,7 @@ export async function deployCommand(which: 'cni' | 'topo', argv: string[]): Prom
   const component = COMPONENTS[which];
   const server = firstServer(inventory);
   const images = await recipeImages(String(values['images-dir']));
-  const connections = new Connections({
-    acceptNewHostKeys: common.acceptNewHostKeys,
-    ...(common.verbose ? { onCommand: (node: string, text: string) => process.stderr.write(`[${node}] $ ${redact(text).trim().split('\n').join(`\n[${node}]   `)}\n`) } : {}),
-  });
+  const connections = connectionsFor(common);
   const ctx = { inventory, connections, check: common.check, verbose: common.verbose, parallel: common.parallel };
   const outcomes: Outcome[] = [];
   try {

@@ -1,7 +1,7 @@
 /**
- * Before any byte goes to a node: every archive to send is checked once on
- * this machine — present, the sha256 the lock recorded (a truncated or
- * corrupt file is caught here), and the platform its config declares.
+ * Before any byte of an archive goes to a node, it is checked once on this
+ * machine — present, the sha256 the lock recorded (a truncated or corrupt
+ * file is caught here), and the platform its config declares.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
@@ -18,11 +18,11 @@ async function sha256Of(file: string): Promise<string> {
 /** null when the archive is fit to send; otherwise what is wrong and how to fix it. */
 export async function archiveProblem(entry: LockEntry): Promise<string | null> {
   if (!existsSync(entry.archive)) return `${entry.archive} is missing; run images:build`;
-  const sha = await sha256Of(entry.archive);
+  // Both read the file; side by side they share the page cache and both cores.
+  const [sha, facts] = await Promise.all([sha256Of(entry.archive), inspectArchive(entry.archive).catch((err: Error) => err)]);
   if (sha !== entry.archiveSha256) {
     return `${entry.archive} is corrupt or truncated: its sha256 is ${sha.slice(0, 12)}…, the lock recorded ${entry.archiveSha256.slice(0, 12)}…; rebuild it with images:build`;
   }
-  const facts = await inspectArchive(entry.archive).catch((err: Error) => err);
   if (facts instanceof Error) return `${entry.archive} is not a docker-archive: ${facts.message}`;
   const platform = [facts.config.os ?? 'linux', facts.config.architecture, facts.config.variant].filter(Boolean).join('/');
   if (platform !== entry.platform) return `${entry.archive} declares ${platform}, the lock says ${entry.platform}; rebuild it with images:build`;

@@ -50,8 +50,12 @@ export async function imagesImportCommand(argv: string[]): Promise<number> {
   const names = typeof values.images === 'string' ? values.images.split(',').map((s) => s.trim()).filter(Boolean) : null;
   const entries = selectEntries(Object.values(lock.images), names);
   if (!entries.length) throw new RefusalError(`${lockPath()} has no images for the nodes; run images:build first`);
-  // Checked once here, before any node is contacted: a bad archive is never sent anywhere.
-  const problems = (await Promise.all(entries.map(archiveProblem))).filter((p): p is string => p !== null);
-  if (problems.length) throw new RefusalError(`nothing sent: ${problems.join('; ')}`);
-  return runNodeCommand(importTask(entries, { prune: values.prune === true, compress, localCompressors: await localCompressors(), importTimeoutMs: 0 }), common, (_nodes, r) => renderImportTable(r.data));
+  // Each archive is checked once, when the first node needs it (a run with nothing to send reads none).
+  const checks = new Map<string, Promise<string | null>>();
+  const checkArchive = (e: LockEntry) => {
+    if (!checks.has(e.name)) checks.set(e.name, archiveProblem(e).catch((err: Error) => `${e.archive} cannot be read: ${err.message}`));
+    return checks.get(e.name)!;
+  };
+  const opts = { prune: values.prune === true, compress, localCompressors: await localCompressors(), importTimeoutMs: 0, checkArchive };
+  return runNodeCommand(importTask(entries, opts), common, (_nodes, r) => renderImportTable(r.data));
 }

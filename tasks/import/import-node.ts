@@ -6,7 +6,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { Transform } from 'node:stream';
-import { reasonOf } from '../core/errors.ts';
+import { reasonOf, RemoteCommandError } from '../core/errors.ts';
 import type { NodeTask } from '../core/runner.ts';
 import type { Connection } from '../core/ssh.ts';
 import type { LockEntry } from '../images/lock.ts';
@@ -37,6 +37,8 @@ export interface ImportOptions {
   localCompressors: string[];
   /** An import may take long on a slow link; the node's own command timeout is for short commands. */
   importTimeoutMs: number;
+  /** Whether an archive is fit to send (sha256, platform): null, or the problem. Shared by all nodes. */
+  checkArchive: (entry: LockEntry) => Promise<string | null>;
 }
 
 const IMPORT_MIN_TIMEOUT_MS = 30 * 60_000;
@@ -71,7 +73,7 @@ async function streamImage(conn: Connection, entry: LockEntry, platform: string,
     }
   });
   source.on('error', (e) => counter.destroy(e));
-  await conn.run(importCommand(platform, compression), { stdin: source.pipe(counter), timeoutMs: opts.importTimeoutMs });
+  await conn.run(importCommand(platform, compression, containerdRef(entry.image), entry.configDigest), { stdin: source.pipe(counter), timeoutMs: opts.importTimeoutMs });
   return { bytes, seconds: (Date.now() - started) / 1000 };
 }
 
@@ -103,6 +105,8 @@ export function importTask(entries: LockEntry[], opts: ImportOptions): NodeTask<
       const chosen = chooseCompression(opts.compress, found.decompressors, opts.localCompressors);
       if ('problem' in chosen && !ctx.check && plan.actions.some((a) => a.kind === 'import')) return { status: 'failed', reason: chosen.problem };
       const compression = 'use' in chosen ? chosen.use : 'none';
+      // Start checking every archive this node needs now, so later images are checked while earlier ones stream.
+      if (!ctx.check) for (const a of plan.actions) if (a.kind === 'import') void opts.checkArchive(a.entry);
       const images: ImageOutcome[] = [];
       const done = (entry: LockEntry, result: ImageResult, reason: string, bytes = 0, seconds = 0) => images.push({ image: entry.image, result, bytes, seconds, reason });
       let lost: unknown = null;
@@ -121,21 +125,22 @@ export function importTask(entries: LockEntry[], opts: ImportOptions): NodeTask<
           await conn.run(pinCommand(ref));
           done(entry, 'pinned', action.reason);
         } else {
+          const unfit = await opts.checkArchive(entry);
+          if (unfit) {
+            done(entry, 'refused', `${unfit}; nothing sent`);
+            continue;
+          }
           const before = found.images.find((i) => i.ref === ref)?.digest;
           try {
+            // Import, verify (ref, config digest, platform) and pin: one round trip.
             const sent = await streamImage(conn, entry, platform, compression, timeouts, progress);
-            const now = (await probe(conn)).images.find((i) => i.ref === ref);
-            if (!now || now.configDigest !== entry.configDigest || !now.platforms.includes(platform)) {
-              const what = now ? `config ${now.configDigest ?? 'unknown'} for ${now.platforms.join(',')}` : 'no such ref';
-              done(entry, 'failed', `after import the node holds ${what}${await undoPartial(conn, ref, before)}`);
-              continue;
-            }
-            await conn.run(pinCommand(ref));
             const wire = compression === 'none' ? '' : `, ${compression} on the wire`;
             done(entry, 'imported', `${action.reason}; verified ${entry.configDigest.slice(0, 19)} ${platform}, pinned${wire}`, sent.bytes, sent.seconds);
           } catch (err) {
             if (/connection lost|not connected|timed out|ECONNRESET|killed by/.test(reasonOf(err))) lost = err;
-            done(entry, 'failed', `${reasonOf(err)}${lost ? '' : await undoPartial(conn, ref, before)}`);
+            // Exit 3 or 4: the import ran but the ref is not what was built (see importCommand).
+            const mismatch = err instanceof RemoteCommandError && (err.exitCode === 3 || err.exitCode === 4) ? `not verified: ${err.stderrTail.trim()}` : reasonOf(err);
+            done(entry, 'failed', `${mismatch}${lost ? '' : await undoPartial(conn, ref, before)}`);
           }
         }
       }

@@ -12,10 +12,11 @@ export const IMPORT_PROBE: Command = sh`
 printf 'arch=%s\\n' "$(dpkg --print-architecture 2>/dev/null || echo unknown)"
 for tool in zstd gzip; do if command -v "$tool" >/dev/null 2>&1; then printf 'has=%s\\n' "$tool"; fi; done
 if ! command -v k3s >/dev/null 2>&1; then echo 'k3s=missing'; exit 0; fi
+images=$(${CTR} images ls)
 echo '--- images'
-${CTR} images ls
+printf '%s\\n' "$images"
 echo '--- manifests'
-${CTR} images ls | awk 'NR > 1 && $1 ~ /^docker[.]io[/]armlab[/]/ { print $3 }' | sort -u | while read -r digest; do
+printf '%s\\n' "$images" | awk 'NR > 1 && $1 ~ /^docker[.]io[/]armlab[/]/ { print $3 }' | sort -u | while read -r digest; do
   printf '%s ' "$digest"; ${CTR} content get "$digest" | base64 -w0; echo
 done`;
 
@@ -47,13 +48,22 @@ export function parseProbe(stdout: string): ProbeResult {
 export type Compression = 'zstd' | 'gzip' | 'none';
 
 /**
- * Import the archive arriving on stdin, for the node's platform (always
- * explicit: ctr would otherwise filter by its own). Decompression happens in
- * the node's pipe; pipefail makes a broken stream fail the command.
+ * Import the archive arriving on stdin for the node's platform (always
+ * explicit: ctr would otherwise filter by its own), then, in the same round
+ * trip, check what the ref now points to — the built config digest, for the
+ * node's platform — and only then pin it. Exit 3 or 4: imported but not what
+ * was built. Decompression happens in the node's pipe; pipefail makes a
+ * broken stream fail the command.
  */
-export function importCommand(platform: string, compression: Compression): Command {
+export function importCommand(platform: string, compression: Compression, ref: string, configDigest: string): Command {
   const decompress = compression === 'zstd' ? sh`zstd -dc |` : compression === 'gzip' ? sh`gzip -dc |` : sh``;
-  return sh`${decompress} ${CTR} images import --platform ${platform} -`;
+  return sh`${decompress} ${CTR} images import --platform ${platform} - >/dev/null
+line=$(${CTR} images ls ${`name==${ref}`} | awk 'NR == 2')
+digest=$(printf '%s' "$line" | awk '{ print $3 }'); platforms=$(printf '%s' "$line" | awk '{ print $(NF - 1) }')
+[ -n "$digest" ] || { echo "no ref ${ref} after the import" >&2; exit 3; }
+${CTR} content get "$digest" | grep -qF ${configDigest} || { echo "${ref} points to a manifest without config ${configDigest}" >&2; exit 3; }
+case ",$platforms," in *,${platform},*) ;; *) echo "${ref} is for $platforms, not ${platform}" >&2; exit 4 ;; esac
+${pinCommand(ref)}`;
 }
 
 export function pinCommand(ref: string): Command {

@@ -1,4 +1,5 @@
 /** CLI for the emulated Pi lab: lab:up, lab:status, lab:down. */
+import { LAB_USAGE } from './usage.ts';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors.ts';
 import { renderTable } from '../core/table.ts';
@@ -16,11 +17,6 @@ const OPTIONS = {
   'inventory-out': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
-
-export const LAB_USAGE = `lab:up [--nodes 3] [--name lab] [--dir DIR] [--userland armhf|amd64] [--amd64 pi3,..]
-       [--link-rate 240mbit] [--uplink-rate 1gbit] [--inventory-out inventory/lab.yaml]
-lab:status [--name lab] [--dir DIR]
-lab:down [--name lab] [--dir DIR]`;
 
 function parse(argv: string[]) {
   try {

@@ -15,7 +15,9 @@ import { sh, type Command } from '../../tasks/core/shell.ts';
 import { Connection } from '../../tasks/core/ssh.ts';
 import { recipeImages } from '../../tasks/deploy/command.ts';
 import { COMPONENTS, renderComponent } from '../../tasks/deploy/deploy.ts';
+import { writeLock } from '../../tasks/images/lock.ts';
 import { loadInventory } from '../../tasks/inventory/load.ts';
+import { writeFixtureArchive } from '../helpers/archives.ts';
 import { startMirror, type Mirror } from '../helpers/k3s-mirror.ts';
 import { armlab, startTestLab, type TestLab } from '../helpers/lab.ts';
 
@@ -99,5 +101,35 @@ describe('cni:deploy and topo:deploy (lab of 2 armhf hosts, k3s stand-in)', { ti
     assert.equal(r.code, 1);
     assert.match(r.stdout, /^pi1\s+topo:deploy\s+failed\s+Deployment default\/k8s-topo not rolled out after 6s: 0\/1 ready, 1\/1 updated; \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-k8s-topo\.yaml written$/m);
     assert.equal(await onServer(sh`cat /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml`), await expected('topo'));
+  });
+
+  test('bootstrap --from images:import: imports, then stops at the first failing step and says how to resume', async () => {
+    const cache = join(lab.dir, 'images-cache');
+    const images = await recipeImages('images');
+    const entries = await Promise.all(
+      Object.values(images).map((image) => {
+        const [name, tag] = image.slice('armlab/'.length).split(':') as [string, string];
+        return writeFixtureArchive({ name, tag, platform: 'linux/arm/v7', bytes: 2e6 }, join(cache, 'archives', `${name}.tar`));
+      }),
+    );
+    await writeLock({ version: 1, images: Object.fromEntries(entries.map((e) => [e.name, e])) }, join(cache, 'images.lock.json'));
+    const r = await armlab(['bootstrap', '--inventory', inv, '--from', 'images:import', '--rollout-timeout', '5'], { timeoutMs: 900_000, env: { ...env(), ARMLAB_IMAGES_CACHE: cache } });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /^==> images:import$/m);
+    assert.match(r.stdout, /^pi2\s+images:import\s+changed\s+imported 2, skipped 0, purged 0, failed 0$/m);
+    assert.match(r.stdout, /^==> cni:deploy$/m);
+    assert.doesNotMatch(r.stdout, /^==> (preflight|k3s:install|topo:deploy)$/m);
+    const table = r.stdout.slice(r.stdout.lastIndexOf('STEP'));
+    for (const step of ['preflight', 'k3s:install', 'kubeconfig', 'images:build']) assert.match(table, new RegExp(`^${step}\\s+skipped\\s+-\\s+--from$`, 'm'));
+    assert.match(table, /^images:import\s+ok\s+[\d.]+\s+see its summary above$/m);
+    assert.match(table, /^cni:deploy\s+FAILED\s+[\d.]+\s+exit 1; fix it, then resume with --from cni:deploy$/m);
+    assert.match(table, /^topo:deploy\s+not run\s+-\s+cni:deploy failed$/m);
+    assert.match(r.stdout, /^bootstrap: FAILED at cni:deploy$/m);
+
+    const status = await armlab(['status', '--inventory', inv], { timeoutMs: 120_000, env: { ...env(), ARMLAB_IMAGES_CACHE: cache } });
+    assert.equal(status.code, 0, status.stdout + status.stderr);
+    for (const node of ['pi1', 'pi2']) {
+      assert.match(status.stdout, new RegExp(`^${node}\\s+v1\\.31\\.12\\+k3s1 Ready\\s+2/2 present\\s+is missing \\(meshnet's pod writes it on the node\\)\\s+-$`, 'm'));
+    }
   });
 });

@@ -71,8 +71,12 @@ test('plan: import what is missing or different, pin, skip, refuse other platfor
 });
 
 test('the import command always names the platform, and decompresses in the node pipe', () => {
-  assert.equal(importCommand('linux/arm/v7', 'none').text.trim(), 'k3s ctr -n k8s.io images import --platform linux/arm/v7 -');
-  assert.equal(importCommand('linux/arm/v7', 'zstd').text, 'zstd -dc | k3s ctr -n k8s.io images import --platform linux/arm/v7 -');
+  const plain = importCommand('linux/arm/v7', 'none', 'docker.io/armlab/frr:1', D('c')).text;
+  assert.equal(plain.split('\n')[0]!.trim(), 'k3s ctr -n k8s.io images import --platform linux/arm/v7 - >/dev/null');
+  assert.match(plain, /content get "\$digest" \| grep -qF sha256:c{64} \|\|/);
+  assert.match(plain, /\*,linux\/arm\/v7,\*\) ;;/);
+  assert.match(plain, /images label docker\.io\/armlab\/frr:1 io\.cri-containerd\.pinned=pinned/);
+  assert.equal(importCommand('linux/arm/v7', 'zstd', 'docker.io/armlab/frr:1', D('c')).text.split('\n')[0], 'zstd -dc | k3s ctr -n k8s.io images import --platform linux/arm/v7 - >/dev/null');
 });
 
 test('--images picks node images from the lock; toolchains are never imported', () => {

@@ -1,0 +1,85 @@
+/**
+ * status: one row per node, read-only — k3s version and readiness (as the
+ * first server sees it), the lock's images present with the built config
+ * digest, meshnet's CNI config, and the meshnet and k8s-topo pods there.
+ */
+import { parseCommon, requireInventory, selectNodes } from './core/args.ts';
+import { reasonOf } from './core/errors.ts';
+import { sh } from './core/shell.ts';
+import { connectionsFor } from './core/node-command.ts';
+import type { Connection } from './core/ssh.ts';
+import { renderTable } from './core/table.ts';
+import { readLock } from './images/lock.ts';
+import { planNode, platformOfDebianArch } from './import/plan.ts';
+import { IMPORT_PROBE, parseProbe } from './import/remote.ts';
+import { K3S_CNI_CONF_DIR } from './deploy/manifests.ts';
+import { conflistProblem } from './deploy/rollout.ts';
+import { loadInventory } from './inventory/load.ts';
+import { firstServer } from './k3s/config.ts';
+import { parseNodeList } from './k3s/ready.ts';
+
+interface PodList {
+  items?: { metadata?: { name?: string; namespace?: string }; spec?: { nodeName?: string }; status?: { phase?: string } }[];
+}
+
+/** Pure: "meshnet-x Running, k8s-topo-y Pending" for one node, or "-". */
+export function podsOn(node: string, list: PodList): string {
+  const pods = (list.items ?? []).filter((p) => p.spec?.nodeName === node && /^(meshnet|k8s-topo)/.test(p.metadata?.name ?? ''));
+  return pods.length ? pods.map((p) => `${p.metadata?.name} ${p.status?.phase ?? '?'}`).join(', ') : '-';
+}
+
+async function nodeRow(conn: Connection, lockEntries: Parameters<typeof planNode>[0]): Promise<{ images: string; cni: string }> {
+  const probe = parseProbe((await conn.run(IMPORT_PROBE)).stdout);
+  const platform = platformOfDebianArch(probe.arch);
+  let images = 'k3s not installed';
+  if (probe.k3s && platform) {
+    const plan = planNode(lockEntries, probe.images, platform, false);
+    const present = plan.actions.filter((a) => a.kind === 'skip' || a.kind === 'pin').length;
+    const off = plan.actions.filter((a) => a.kind !== 'skip' && a.kind !== 'pin').map((a) => a.entry.name);
+    images = `${present}/${plan.actions.length} present${off.length ? ` (missing or different: ${off.join(', ')})` : ''}`;
+  }
+  const conf = await conn.run(sh`cat ${`${K3S_CNI_CONF_DIR}/00-meshnet.conflist`} 2>/dev/null || echo '<missing>'`);
+  const problem = conflistProblem(conf.stdout.trim() === '<missing>' ? null : conf.stdout);
+  return { images, cni: problem ? problem.replace(/^00-meshnet\.conflist /, '') : 'meshnet -> flannel' };
+}
+
+export async function statusCommand(argv: string[]): Promise<number> {
+  const { common } = parseCommon(argv);
+  const inventory = await loadInventory(requireInventory(common));
+  const nodes = selectNodes(inventory, common.limit).filter((n) => n.role !== 'builder');
+  const lockEntries = Object.values((await readLock()).images).filter((e) => (e.target ?? 'nodes') === 'nodes');
+  const connections = connectionsFor(common);
+  const rows: string[][] = [];
+  let failed = false;
+  try {
+    const server = await connections.get(firstServer(inventory));
+    const k3sNodes = await server.run(sh`k3s kubectl get nodes -o json`, { allowFailure: true });
+    const seen = k3sNodes.code === 0 ? parseNodeList(k3sNodes.stdout) : [];
+    const podsJson = await server.run(sh`k3s kubectl get pods -A -o json`, { allowFailure: true });
+    let pods: PodList = {};
+    try {
+      if (podsJson.code === 0) pods = JSON.parse(podsJson.stdout) as PodList;
+    } catch {
+      // An unreadable answer shows as no pods; the other columns still stand.
+    }
+    await Promise.all(
+      nodes.map(async (node) => {
+        const k = seen.find((s) => s.name === node.name);
+        const k3s = k ? `${k.version ?? '?'} ${k.ready ? 'Ready' : 'NotReady'}` : k3sNodes.code === 0 ? 'not registered' : 'server unreachable';
+        try {
+          const row = await nodeRow(await connections.get(node), lockEntries);
+          rows.push([node.name, k3s, row.images, row.cni, podsOn(node.name, pods)]);
+        } catch (err) {
+          failed = true;
+          rows.push([node.name, k3s, `unreachable: ${reasonOf(err)}`, '-', '-']);
+        }
+      }),
+    );
+  } finally {
+    await connections.closeAll();
+  }
+  const order = new Map(nodes.map((n, i) => [n.name, i]));
+  rows.sort((a, b) => (order.get(a[0]!) ?? 0) - (order.get(b[0]!) ?? 0));
+  process.stdout.write(`${renderTable(['NODE', 'K3S', 'IMAGES', 'CNI', 'PODS'], rows)}\n`);
+  return failed ? 1 : 0;
+}

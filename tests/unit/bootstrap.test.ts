@@ -1,0 +1,16 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { passThrough, stepsFrom } from '../../tasks/bootstrap.ts';
+
+const STEPS = ['preflight', 'k3s:install', 'kubeconfig', 'images:build', 'images:import', 'cni:deploy', 'topo:deploy'].map((name) => ({ name }));
+
+test('--from resumes at a step; an unknown step is named with a suggestion', () => {
+  assert.deepEqual(stepsFrom(STEPS, null).length, 7);
+  assert.deepEqual(stepsFrom(STEPS, 'images:import').map((s) => s.name), ['images:import', 'cni:deploy', 'topo:deploy']);
+  assert.throws(() => stepsFrom(STEPS, 'images:imprt'), /--from: no step "images:imprt"; did you mean "images:import"\?; steps: preflight, k3s:install/);
+});
+
+test('every step gets the common options as given, and not --from', () => {
+  assert.deepEqual(passThrough(['--inventory', 'inv.yaml', '--from', 'cni:deploy', '--limit=pi1,pi2', '-v', '--check', '--parallel', '2']), ['--inventory', 'inv.yaml', '--limit=pi1,pi2', '-v', '--check', '--parallel', '2']);
+  assert.deepEqual(passThrough(['--from=images:build', '-i', 'x.yaml']), ['-i', 'x.yaml']);
+});
