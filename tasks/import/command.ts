@@ -56,6 +56,6 @@ export async function imagesImportCommand(argv: string[]): Promise<number> {
     if (!checks.has(e.name)) checks.set(e.name, archiveProblem(e).catch((err: Error) => `${e.archive} cannot be read: ${err.message}`));
     return checks.get(e.name)!;
   };
-  const opts = { prune: values.prune === true, compress, localCompressors: await localCompressors(), importTimeoutMs: 0, checkArchive };
+  const opts = { prune: values.prune === true, compress, localCompressors: compress === 'none' ? [] : await localCompressors(), importTimeoutMs: 0, checkArchive };
   return runNodeCommand(importTask(entries, opts), common, (_nodes, r) => renderImportTable(r.data));
 }

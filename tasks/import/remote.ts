@@ -7,7 +7,11 @@ import { configDigestOf, parseImageList, PINNED_LABEL, type NodeImage } from './
 
 const CTR = new Raw('k3s ctr -n k8s.io');
 
-/** Read-only, one round trip: userland arch, decompressors, images, and the manifests of armlab's refs. */
+/**
+ * Read-only, one round trip: userland arch, decompressors, images, and each
+ * armlab manifest's config digest — from the gc labels `ctr content ls` shows
+ * (one call for all), or by reading a manifest that has none.
+ */
 export const IMPORT_PROBE: Command = sh`
 printf 'arch=%s\\n' "$(dpkg --print-architecture 2>/dev/null || echo unknown)"
 for tool in zstd gzip; do if command -v "$tool" >/dev/null 2>&1; then printf 'has=%s\\n' "$tool"; fi; done
@@ -15,8 +19,12 @@ if ! command -v k3s >/dev/null 2>&1; then echo 'k3s=missing'; exit 0; fi
 images=$(${CTR} images ls)
 echo '--- images'
 printf '%s\\n' "$images"
+content=$(${CTR} content ls | grep -F 'containerd.io/gc.ref.content.config=' || true)
+echo '--- content'
+printf '%s\\n' "$content"
 echo '--- manifests'
 printf '%s\\n' "$images" | awk 'NR > 1 && $1 ~ /^docker[.]io[/]armlab[/]/ { print $3 }' | sort -u | while read -r digest; do
+  case "$content" in *"$digest"*) continue ;; esac
   printf '%s ' "$digest"; ${CTR} content get "$digest" | base64 -w0; echo
 done`;
 
@@ -29,10 +37,12 @@ export interface ProbeResult {
 
 export function parseProbe(stdout: string): ProbeResult {
   const [head = '', rest = ''] = stdout.split('--- images\n');
-  const [list = '', manifests = ''] = rest.split('--- manifests\n');
+  const [list = '', afterList = ''] = rest.split('--- content\n');
+  const [content = '', manifests = ''] = afterList.split('--- manifests\n');
   const arch = /^arch=(\S+)$/m.exec(head)?.[1] ?? 'unknown';
   const decompressors = [...head.matchAll(/^has=(\S+)$/gm)].map((m) => m[1]!);
   const configs = new Map<string, string>();
+  for (const m of content.matchAll(/^(sha256:[0-9a-f]{64})\s.*containerd\.io\/gc\.ref\.content\.config=(sha256:[0-9a-f]{64})/gm)) configs.set(m[1]!, m[2]!);
   for (const line of manifests.split('\n')) {
     const [digest, b64] = line.trim().split(' ');
     const config = digest && b64 ? configDigestOf(Buffer.from(b64, 'base64').toString('utf8')) : null;

@@ -35,14 +35,20 @@ test('`ctr images ls` is parsed, sizes with spaces and labels included', () => {
   ]);
 });
 
-test('the probe output gives arch, decompressors, images and their config digests', () => {
+test('the probe output gives arch, decompressors, images and their config digests (gc labels, else the manifest)', () => {
   const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, config: { digest: D('c') } })).toString('base64');
-  const out = `arch=armhf\nhas=gzip\n--- images\nREF TYPE DIGEST SIZE PLATFORMS LABELS\ndocker.io/armlab/frr:1 m ${D('a')} 1.0 MiB linux/arm/v7 -\n--- manifests\n${D('a')} ${manifest}\n`;
+  const content = `${D('b')}\t1.2kB\t3 minutes\tcontainerd.io/gc.ref.content.config=${D('d')},containerd.io/gc.ref.content.l.0=${D('9')}`;
+  const out = [
+    'arch=armhf', 'has=gzip', '--- images', 'REF TYPE DIGEST SIZE PLATFORMS LABELS',
+    `docker.io/armlab/frr:1 m ${D('a')} 1.0 MiB linux/arm/v7 -`, `docker.io/armlab/topo:1 m ${D('b')} 1.0 MiB linux/arm/v7 -`,
+    '--- content', content, '--- manifests', `${D('a')} ${manifest}`, '',
+  ].join('\n');
   const p = parseProbe(out);
   assert.equal(p.arch, 'armhf');
   assert.deepEqual(p.decompressors, ['gzip']);
   assert.equal(p.k3s, true);
-  assert.equal(p.images[0]!.configDigest, D('c'));
+  assert.equal(p.images[0]!.configDigest, D('c'), 'read from the manifest');
+  assert.equal(p.images[1]!.configDigest, D('d'), 'from the gc label of ctr content ls');
   assert.equal(parseProbe('arch=armhf\nk3s=missing\n').k3s, false);
 });
 
