@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { sha256OfFile } from '../core/digest.ts';
 import { RefusalError } from '../core/errors.ts';
 import { run } from '../core/local.ts';
 import { sourcesCacheDir } from './lock.ts';
@@ -27,12 +28,6 @@ export interface TarballSource {
 }
 
 const urlKey = (url: string) => createHash('sha256').update(url).digest('hex').slice(0, 16);
-
-async function sha256Of(file: string): Promise<string> {
-  const h = createHash('sha256');
-  await pipeline(createReadStream(file), h);
-  return h.digest('hex');
-}
 
 async function download(url: string, to: string): Promise<void> {
   if (/^https?:\/\//.test(url)) {
@@ -56,7 +51,7 @@ export async function fetchTarball(spec: TarballSpec, log: (m: string) => void):
     await mkdir(dir, { recursive: true });
     log(`fetching ${spec.url}`);
     await download(spec.url, `${file}.part`);
-    sha256 = await sha256Of(`${file}.part`);
+    sha256 = await sha256OfFile(`${file}.part`);
     if (spec.sha256 && sha256 !== spec.sha256) {
       await rm(dir, { recursive: true, force: true });
       throw new RefusalError(`${spec.url}: sha256 is ${sha256}, but the recipe pins ${spec.sha256}; refusing an upstream tarball that changed`);

@@ -3,23 +3,16 @@
  * machine — present, the sha256 the lock recorded (a truncated or corrupt
  * file is caught here), and the platform its config declares.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import { existsSync } from 'node:fs';
+import { sha256OfFile } from '../core/digest.ts';
 import { inspectArchive } from '../images/archive.ts';
 import type { LockEntry } from '../images/lock.ts';
-
-async function sha256Of(file: string): Promise<string> {
-  const h = createHash('sha256');
-  await pipeline(createReadStream(file), h);
-  return h.digest('hex');
-}
 
 /** null when the archive is fit to send; otherwise what is wrong and how to fix it. */
 export async function archiveProblem(entry: LockEntry): Promise<string | null> {
   if (!existsSync(entry.archive)) return `${entry.archive} is missing; run images:build`;
   // Both read the file; side by side they share the page cache and both cores.
-  const [sha, facts] = await Promise.all([sha256Of(entry.archive), inspectArchive(entry.archive).catch((err: Error) => err)]);
+  const [sha, facts] = await Promise.all([sha256OfFile(entry.archive), inspectArchive(entry.archive).catch((err: Error) => err)]);
   if (sha !== entry.archiveSha256) {
     return `${entry.archive} is corrupt or truncated: its sha256 is ${sha.slice(0, 12)}…, the lock recorded ${entry.archiveSha256.slice(0, 12)}…; rebuild it with images:build`;
   }
