@@ -5,6 +5,7 @@
  * a second bootstrap changes nothing and each step's own summary says so.
  */
 import { COMMON_OPTIONS, parseCommon, requireInventory } from './core/args.ts';
+import { takeChanges } from './core/changes.ts';
 import { UsageError } from './core/errors.ts';
 import { renderTable } from './core/table.ts';
 import { suggestion } from './inventory/rules.ts';
@@ -36,11 +37,29 @@ export function passThrough(argv: string[]): string[] {
   return out;
 }
 
+/** Pure: a step's changes in one table cell (its own summary above has them all). */
+export function changesNote(changes: string[]): string {
+  if (changes.length === 0) return 'changed nothing';
+  const shown = changes.slice(0, 3).join(', ');
+  return `${changes.length} changed: ${shown}${changes.length > 3 ? `, and ${changes.length - 3} more` : ''}`;
+}
+
 /** Options of single steps that bootstrap accepts and hands to those steps only. */
-const STEP_OPTIONS: Record<string, string[]> = { 'rollout-timeout': ['cni:deploy', 'topo:deploy'] };
+const STEP_OPTIONS: Record<string, string[]> = {
+  'rollout-timeout': ['cni:deploy', 'topo:deploy'],
+  'images-dir': ['images:build', 'cni:deploy', 'topo:deploy'],
+  'patches-dir': ['images:build'],
+  'docker-host': ['images:build'],
+};
+
+/** Pure: the step-only options given to bootstrap that this step takes. */
+export function stepOptions(step: string, values: Record<string, unknown>): string[] {
+  return Object.entries(STEP_OPTIONS).flatMap(([option, users]) => (users.includes(step) && typeof values[option] === 'string' ? [`--${option}`, String(values[option])] : []));
+}
 
 export async function bootstrapCommand(argv: string[], steps: Step[]): Promise<number> {
-  const { common, values } = parseCommon(argv, { from: { type: 'string' }, 'rollout-timeout': { type: 'string' } });
+  const accepted = Object.fromEntries(Object.keys(STEP_OPTIONS).map((o) => [o, { type: 'string' as const }]));
+  const { common, values } = parseCommon(argv, { from: { type: 'string' }, ...accepted });
   requireInventory(common);
   const todo = stepsFrom(steps, typeof values.from === 'string' ? values.from : null);
   const forwarded = passThrough(argv);
@@ -52,17 +71,18 @@ export async function bootstrapCommand(argv: string[], steps: Step[]): Promise<n
       continue;
     }
     process.stdout.write(`\n==> ${step.name}\n`);
+    takeChanges();
     const started = Date.now();
-    const own = Object.entries(STEP_OPTIONS).flatMap(([option, users]) => (users.includes(step.name) && typeof values[option] === 'string' ? [`--${option}`, String(values[option])] : []));
-    const code = await step.run([...forwarded, ...own]).catch((err: Error) => {
+    const code = await step.run([...forwarded, ...stepOptions(step.name, values)]).catch((err: Error) => {
       process.stdout.write(`${step.name}: ${err.message}\n`);
       return 1;
     });
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    rows.push([step.name, code === 0 ? 'ok' : 'FAILED', seconds, code === 0 ? 'see its summary above' : `exit ${code}; fix it, then resume with --from ${step.name}`]);
+    const changes = takeChanges();
+    rows.push([step.name, code === 0 ? 'ok' : 'FAILED', seconds, code === 0 ? changesNote(changes) : `exit ${code}; fix it, then resume with --from ${step.name}`]);
     if (code !== 0) failed = step.name;
   }
-  process.stdout.write(`\n${renderTable(['STEP', 'RESULT', 'SECONDS', 'NOTE'], rows)}\n`);
+  process.stdout.write(`\n${renderTable(['STEP', 'RESULT', 'SECONDS', 'CHANGES'], rows)}\n`);
   process.stdout.write(failed ? `\nbootstrap: FAILED at ${failed}\n` : '\nbootstrap: ok\n');
   return failed ? 1 : 0;
 }

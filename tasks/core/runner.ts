@@ -4,6 +4,7 @@
  */
 import { Listr } from 'listr2';
 import type { Inventory, NodeSpec } from '../inventory/types.ts';
+import { noteChange } from './changes.ts';
 import { reasonOf, RefusalError } from './errors.ts';
 import type { Connection, Connections } from './ssh.ts';
 import { renderTable } from './table.ts';
@@ -65,6 +66,7 @@ export async function runOnNodes<D>(task: NodeTask<D>, nodes: NodeSpec[], ctx: R
           });
           if (result.data !== undefined) data.set(node.name, result.data);
           outcomes.push({ node: node.name, task: task.id, status: result.status, reason: result.reason });
+          if (result.status === 'changed') noteChange(`${task.id} on ${node.name}`);
           if (result.status === 'failed') throw new RefusalError(`${node.name}: ${result.reason}`);
           t.title = `${task.id} ${node.name}: ${result.status} (${result.reason})`;
         } catch (err) {

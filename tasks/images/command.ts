@@ -1,6 +1,7 @@
 /** images:build [--images a,b] [--docker-host URL] [--inventory FILE]: build, verify, export, lock. */
 import { resolve } from 'node:path';
 import { parseCommon } from '../core/args.ts';
+import { noteChange } from '../core/changes.ts';
 import { ProblemsError, reasonOf, RefusalError, UsageError } from '../core/errors.ts';
 import { renderTable } from '../core/table.ts';
 import { loadInventory } from '../inventory/load.ts';
@@ -77,6 +78,7 @@ export async function imagesBuildCommand(argv: string[]): Promise<number> {
       if (common.verbose) process.stdout.write(`${(err as Error).message}\n`);
     }
   }
+  for (const r of results) if (r.status === 'built') noteChange(`built ${r.image}`);
   process.stdout.write(`\n${renderTable(['IMAGE', 'RESULT', 'REASON'], results.map((r) => [r.image, r.status, r.reason]))}\n`);
   const failed = results.filter((r) => r.status === 'failed');
   process.stdout.write(failed.length ? `\nimages:build: FAILED: ${failed.map((r) => r.name).join(', ')}\n` : '\nimages:build: ok\n');

@@ -32,6 +32,8 @@ export interface InstallInputs {
   installScriptSha256: string;
   /** The cluster token (null for the first server, which makes it). */
   token: Secret | null;
+  /** Facts k3s:prep ended with in the same run (re-probed after its reboot): no second probe. */
+  known?: Map<string, K3sFacts>;
 }
 
 export function installRecord(inv: Inventory, node: NodeSpec, scriptSha256: string): string {
@@ -43,9 +45,9 @@ export function installNodeTask(inputs: () => InstallInputs): NodeTask<K3sFacts>
     id: 'k3s:install',
     appliesTo: (n) => n.role !== 'builder',
     async run(node, conn, ctx, progress) {
-      const { artifacts, installScriptSha256, token } = inputs();
+      const { artifacts, installScriptSha256, token, known } = inputs();
       const inv = ctx.inventory;
-      const facts = parseK3sProbe((await conn.run(K3S_PROBE)).stdout);
+      const facts = known?.get(node.name) ?? parseK3sProbe((await conn.run(K3S_PROBE)).stdout);
       const clash = conflict(node, facts);
       if (clash) return { status: 'failed', reason: clash, data: facts };
       const art = artifacts.byArch.get(facts.arch);

@@ -83,10 +83,10 @@ export async function k3sInstallCommand(argv: string[], onlyPrep = false): Promi
       outcomes.push({ node: '-', task: 'k3s:artifacts', status: 'failed', reason: reasonOf(err) });
       return finish();
     }
-    await phase(prepTask({ noReboot: values['no-reboot'] === true, rebootTimeoutMs }), selected);
+    const prep = await phase(prepTask({ noReboot: values['no-reboot'] === true, rebootTimeoutMs, known: probe.data }), selected);
     const installScriptSha256 = sha256File(await readFile(artifacts.installScript));
     let token: Secret | null = null;
-    const task = installNodeTask(() => ({ artifacts, installScriptSha256, token }));
+    const task = installNodeTask(() => ({ artifacts, installScriptSha256, token, known: prep.data }));
 
     const first = firstServer(inventory);
     const servers = selected.filter((n) => n.role === 'server');

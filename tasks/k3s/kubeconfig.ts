@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { dump, load } from 'js-yaml';
 import { parseCommon, requireInventory } from '../core/args.ts';
+import { noteChange } from '../core/changes.ts';
 import { RefusalError } from '../core/errors.ts';
 import { sh } from '../core/shell.ts';
 import { Connections } from '../core/ssh.ts';
@@ -52,6 +53,7 @@ export async function kubeconfigCommand(argv: string[]): Promise<number> {
   await writeFile(tmp, text, { mode: 0o600 });
   await chmod(tmp, 0o600);
   await rename(tmp, target);
+  noteChange(`kubeconfig ${target}`);
   process.stdout.write(`changed: merged context "${inventory.cluster}" (${serverUrl(inventory)}) into ${target}; current context is now "${inventory.cluster}"\n`);
   return 0;
 }

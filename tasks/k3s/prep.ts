@@ -13,6 +13,8 @@ import { rebootAndWait } from './reboot.ts';
 export interface PrepOptions {
   noReboot: boolean;
   rebootTimeoutMs: number;
+  /** Facts from a read-only probe earlier in the same run: no second probe (each costs seconds on a Pi). */
+  known?: Map<string, K3sFacts>;
 }
 
 /** Pure: the non-reboot steps a node needs, as [what, command] pairs. */
@@ -43,7 +45,7 @@ export function prepTask(opts: PrepOptions): NodeTask<K3sFacts> {
     id: 'k3s:prep',
     appliesTo: (n) => n.role !== 'builder',
     async run(node, conn, ctx, progress) {
-      let facts = parseK3sProbe((await conn.run(K3S_PROBE)).stdout);
+      let facts = opts.known?.get(node.name) ?? parseK3sProbe((await conn.run(K3S_PROBE)).stdout);
       const done: string[] = [];
       const would: string[] = [];
       let rebootNeeded = false;

@@ -40,6 +40,7 @@ binds=(
   "--bind=$dir/containerd:/var/lib/containerd"
   "--bind-ro=/usr/bin/containerd:$ARMLAB_LAB_BIN/containerd"
   "--bind-ro=/usr/bin/ctr:$ARMLAB_LAB_BIN/ctr"
+  "--bind-ro=/usr/bin/jq:$ARMLAB_LAB_BIN/jq"
 )
 # armhf roots get this machine's amd64 libc for the lab's containerd (multiarch paths do not collide).
 [ "$ARMLAB_USERLAND" = armhf ] && binds+=("--bind-ro=/usr/lib/x86_64-linux-gnu")

@@ -20,6 +20,7 @@ export const LAB_PACKAGES = {
   'qemu-arm-static': 'qemu-user-static',
   'update-binfmts': 'binfmt-support',
   containerd: 'containerd',
+  jq: 'jq', // for the k3s stand-in's kubelet, beside the lab's containerd
   'ssh-keygen': 'openssh-client',
   ip: 'iproute2',
   tc: 'iproute2',

@@ -1,18 +1,20 @@
 /**
- * npm run bench [-- images|import]: every benchmark (or the named ones), each
+ * npm run bench [-- images|import|bootstrap]: every benchmark (or the named ones), each
  * comparing against a baseline measured in the same run; the run ends with
  * `name=<ratio>` lines that tools can read. Goals are checked here, not in tests.
  */
+import { benchBootstrap } from './bootstrap.ts';
 import { benchImages } from './images.ts';
 import { benchImport } from './import.ts';
 
-const BENCHES: Record<string, () => Promise<Record<string, string>>> = { images: benchImages, import: benchImport };
+const BENCHES: Record<string, () => Promise<Record<string, string>>> = { images: benchImages, import: benchImport, bootstrap: benchBootstrap };
 const GOALS: Record<string, number> = {
   images_rebuild_vs_cold: 0.1,
   import_vs_manual: 0.35,
   import_vs_pipe: 1.15,
   rerun_vs_first: 0.05,
   rerun_image_bytes: 0,
+  bootstrap_rerun_seconds_per_node: 2,
 };
 
 const picked = process.argv.slice(2).filter((a) => !a.startsWith('-'));

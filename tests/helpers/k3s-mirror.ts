@@ -34,7 +34,8 @@ const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 export async function startMirror(dir: string, versions: string[], channels: Record<string, string> = {}): Promise<Mirror> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'install.sh'), readFileSync(join(STAND_IN, 'install.sh')));
-  const template = readFileSync(join(STAND_IN, 'k3s'), 'utf8');
+  // The stand-in is one script, as k3s is one binary: its parts are inlined at their INCLUDE lines.
+  const template = readFileSync(join(STAND_IN, 'k3s'), 'utf8').replace(/^# @INCLUDE ([a-z]+\.sh)@$/gm, (_, part: string) => readFileSync(join(STAND_IN, part), 'utf8'));
   const requests: string[] = [];
 
   const addVersion = async (tag: string) => {

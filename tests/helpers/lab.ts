@@ -52,7 +52,8 @@ async function sweepOrphans(): Promise<void> {
     if (!/^armlab-t[0-9a-f]{5}$/.test(entry)) continue;
     const dir = join('/tmp', entry);
     const owner = Number(await readFile(join(dir, 'owner.pid'), 'utf8').catch(() => '0'));
-    if (owner && owner !== process.pid && existsSync(`/proc/${owner}`)) continue;
+    // A live owner (this process too: its scratch directories) keeps its directories.
+    if (owner && existsSync(`/proc/${owner}`)) continue;
     await labDown(dir).catch(() => undefined);
     // A run killed before its lab recorded any state leaves only this directory.
     if (!existsSync(join(dir, 'lab.json'))) await rm(dir, { recursive: true, force: true });

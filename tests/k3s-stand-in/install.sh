@@ -82,6 +82,8 @@ for service in /etc/systemd/system/k3s*.service; do
 done
 pkill -f '/usr/local/bin/k3s (server|agent)' 2>/dev/null || true
 pkill -f 'busybox httpd -f -p 6443' 2>/dev/null || true
+# Like k3s-killall.sh stopping containers: the stand-in kubelet's pods.
+[ -x /usr/local/bin/k3s ] && /usr/local/bin/k3s stand-in-kill-pods
 exit 0
 KILLALL
   $SUDO chmod 755 "${KILLALL_K3S_SH}"

@@ -4,43 +4,36 @@
  * same layout (tests/fixtures/upstream/), against a real Docker Engine in its own
  * network namespace. golang, the build-machine toolchain meshnet is
  * cross-compiled with, is the real recipe, made from Debian's packages.
+ * Then, with those images, `bootstrap` end to end on a fresh 3-host armhf lab
+ * (real sshd, systemd and containerd per host; the k3s STAND-IN, whose
+ * kubelet runs meshnet's DaemonSet and k8s-topo's Deployment from the
+ * side-loaded images), a second bootstrap that changes nothing, and status.
+ * (One file, so that the images are built once.)
  */
 import assert from 'node:assert/strict';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dump, load } from 'js-yaml';
 import { run } from '../../tasks/core/local.ts';
+import { sh, type Command } from '../../tasks/core/shell.ts';
+import { Connection } from '../../tasks/core/ssh.ts';
 import { inspectArchive } from '../../tasks/images/archive.ts';
 import type { LockFile } from '../../tasks/images/lock.ts';
+import { loadInventory } from '../../tasks/inventory/load.ts';
 import { floatAbiOf } from '../../tasks/preflight/evaluate.ts';
 import { startEngine, type TestEngine } from '../helpers/docker.ts';
-import { armlab, makeTestDir } from '../helpers/lab.ts';
+import { startMirror, type Mirror } from '../helpers/k3s-mirror.ts';
+import { armlab, makeTestDir, startTestLab, type TestLab } from '../helpers/lab.ts';
+import { fixtureRecipes, recipeWithSource } from '../helpers/upstream.ts';
 
-type RecipeDoc = { source: Record<string, Record<string, unknown>> };
-
-/** Copy a shipped recipe, pointing its upstream source at a fixture. */
-async function recipeWithSource(imagesDir: string, name: string, change: (doc: RecipeDoc) => void): Promise<void> {
-  await cp(join('images', name), join(imagesDir, name), { recursive: true });
-  const file = join(imagesDir, name, 'image.yaml');
-  const doc = load(await readFile(file, 'utf8')) as RecipeDoc;
-  change(doc);
-  await writeFile(file, dump(doc));
-}
-
-async function gitRepo(dir: string, files: string, under = ''): Promise<string> {
-  const git = (args: string[]) => run`git -C ${dir} -c user.name=armlab -c user.email=armlab@example.invalid ${args}`;
-  await mkdir(join(dir, under), { recursive: true });
-  await cp(files, join(dir, under), { recursive: true });
-  await git(['init', '--quiet', '-b', 'main']);
-  await git(['add', '-A']);
-  await git(['commit', '--quiet', '-m', 'fixture']);
-  return git(['rev-parse', 'HEAD']);
-}
+const V1 = 'v1.31.12+k3s1';
+const NODES = ['pi1', 'pi2', 'pi3'];
+const STEPS = ['preflight', 'k3s:install', 'kubeconfig', 'images:build', 'images:import', 'cni:deploy', 'topo:deploy'];
 
 const hex = (b: Buffer) => [...b].map((x) => x.toString(16).padStart(2, '0')).join(' ');
 
-describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-compiling and armv7 emulation)', { timeout: 2_400_000 }, () => {
+describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-compiling and armv7 emulation)', { timeout: 3_600_000 }, () => {
   let engine: TestEngine;
   let work: string;
   let imagesDir: string;
@@ -54,17 +47,7 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
 
   before(async () => {
     work = await makeTestDir();
-    imagesDir = join(work, 'images');
-    await cp('patches', join(work, 'patches'), { recursive: true });
-    for (const name of ['base', 'golang']) await cp(join('images', name), join(imagesDir, name), { recursive: true });
-    const meshnet = await gitRepo(join(work, 'repos', 'kne'), 'tests/fixtures/upstream/meshnet', 'third_party/meshnet');
-    await recipeWithSource(imagesDir, 'meshnet', (d) => Object.assign(d.source.git!, { url: join(work, 'repos', 'kne'), ref: meshnet }));
-    const topo = await gitRepo(join(work, 'repos', 'k8s-topo'), 'tests/fixtures/upstream/k8s-topo');
-    await recipeWithSource(imagesDir, 'k8s-topo', (d) => Object.assign(d.source.git!, { url: join(work, 'repos', 'k8s-topo'), ref: topo }));
-    // A release tarball has one top folder, as quagga-1.2.4.tar.gz does.
-    tarball = join(work, 'quagga-fixture.tar.gz');
-    await run`tar -czf ${tarball} --transform ${'s,^quagga,quagga-fixture,'} -C tests/fixtures/upstream quagga`;
-    await recipeWithSource(imagesDir, 'quagga', (d) => Object.assign(d.source.tarball!, { url: tarball }));
+    ({ imagesDir, tarball } = await fixtureRecipes(work));
     engine = await startEngine();
   });
 
@@ -98,8 +81,9 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
   });
 
   test('meshnet: the binaries run on armv7; the entrypoint installs the plugin and a conflist delegating to flannel', async () => {
-    const out = await docker(['run', '--rm', '--network', 'none', '--entrypoint', '/meshnetd', 'armlab/meshnet:kne-082578e-1']);
-    assert.equal(out.split('\n').filter((l) => !l.startsWith('WARNING')).join('\n'), 'meshnetd linux/arm link=vxlan');
+    // meshnetd is a daemon: still serving when `timeout` stops it (exit 124).
+    const out = await docker(['run', '--rm', '--network', 'none', '--entrypoint', '/bin/sh', 'armlab/meshnet:kne-082578e-1', '-c', 'timeout 5 /meshnetd; echo "exit $?"']);
+    assert.equal(out.split('\n').filter((l) => !l.startsWith('WARNING')).join('\n'), 'meshnetd linux/arm link=vxlan\nexit 124');
     const conf = join(work, 'node', 'net.d');
     const bin = join(work, 'node', 'bin');
     await mkdir(conf, { recursive: true });
@@ -128,6 +112,78 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
   test('quagga: built from the tarball under emulation, runs with only runtime libraries', async () => {
     const out = await docker(['run', '--rm', '--network', 'none', 'armlab/quagga:1.2.4-1', 'sh', '-c', 'zebra --version; vtysh; id quagga >/dev/null && echo user-ok; command -v gcc || echo no-gcc']);
     assert.deepEqual(out.split('\n').filter((l) => !l.startsWith('WARNING')), ['zebra version fixture (config in /etc/quagga)', 'vtysh with readline 8.2', 'user-ok', 'no-gcc']);
+  });
+
+  describe('then bootstrap on a fresh 3-host armhf lab (k3s stand-in with its kubelet), with the images built above', () => {
+    let lab: TestLab;
+    let mirror: Mirror;
+    const labEnv = () => ({ ...env(), ARMLAB_CACHE: join(work, 'k3s-cache'), KUBECONFIG: join(work, 'kubeconfig') });
+    const bootstrap = () =>
+      armlab(['bootstrap', '--inventory', lab.inventory, '--images-dir', imagesDir, '--patches-dir', join(work, 'patches'), '--docker-host', engine.host, '--rollout-timeout', '240'], {
+        timeoutMs: 1_800_000,
+        env: labEnv(),
+      });
+    const stepRow = (out: string, step: string) => out.slice(out.lastIndexOf('STEP')).split('\n').find((l) => l.startsWith(`${step} `)) ?? '';
+    async function on(node: string, command: Command): Promise<string> {
+      const conn = await Connection.open((await loadInventory(lab.inventory)).nodes.find((n) => n.name === node)!);
+      try {
+        return (await conn.run(command)).stdout;
+      } finally {
+        conn.close();
+      }
+    }
+
+    before(async () => {
+      lab = await startTestLab(NODES.map((name) => ({ name, userland: 'armhf' as const })));
+      mirror = await startMirror(join(work, 'mirror'), [V1], { stable: V1 });
+      const raw = load(await readFile(lab.inventory, 'utf8')) as Record<string, unknown>;
+      raw.k3s = { version: V1, mirror: mirror.url };
+      await writeFile(lab.inventory, dump(raw));
+    });
+
+    after(async () => {
+      await mirror?.close();
+      await lab?.down();
+    });
+
+    test('a fresh lab: every step but images:build (done above) changes something; the rollouts complete; meshnet is in front of flannel on every node', async (t) => {
+      const r = await bootstrap();
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      t.diagnostic(r.stdout.slice(r.stdout.lastIndexOf('STEP')).trim());
+      assert.match(r.stdout, /^bootstrap: ok$/m);
+      // preflight only reads; images:build finds the images built above unchanged.
+      for (const step of ['preflight', 'images:build']) assert.match(stepRow(r.stdout, step), /\s+ok\s+[\d.]+\s+changed nothing$/, step);
+      for (const step of STEPS.filter((s) => !['preflight', 'images:build'].includes(s))) assert.match(stepRow(r.stdout, step), /\s+ok\s+[\d.]+\s+\d+ changed: /, step);
+      assert.match(r.stdout, /^pi1\s+cni:deploy\s+changed\s+wrote \S+\/armlab-meshnet\.yaml; DaemonSet meshnet\/meshnet rolled out \(3\/3 ready, 3\/3 updated\)$/m);
+      assert.match(r.stdout, /^pi1\s+topo:deploy\s+changed\s+wrote \S+\/armlab-k8s-topo\.yaml; Deployment default\/k8s-topo rolled out \(1\/1 ready, 1\/1 updated\)$/m);
+      for (const node of NODES) {
+        assert.match(r.stdout, new RegExp(`^${node}\\s+cni:check\\s+unchanged\\s+00-meshnet\\.conflist delegates to flannel$`, 'm'));
+        // What meshnet's own entrypoint did on the node, through the k3s paths the manifest mapped.
+        const onNode = await on(node, sh`head -c 4 /var/lib/rancher/k3s/data/current/bin/meshnet | od -An -c | tr -d ' '; cat /var/lib/rancher/k3s/agent/etc/cni/net.d/00-meshnet.conflist`);
+        assert.match(onNode, /^177ELF\n/, `${node}: meshnet plugin installed`);
+        assert.equal(JSON.parse(onNode.slice(onNode.indexOf('\n') + 1)).plugins[0].delegate.type, 'flannel');
+      }
+      // k8s-topo's nginx serves its page from the pod (the stand-in shares the node's network).
+      const page = await on('pi1', sh`exec 3<>/dev/tcp/127.0.0.1/80; printf 'GET / HTTP/1.0\r\n\r\n' >&3; cat <&3`);
+      assert.match(page, /^HTTP\/1\.1 200 OK/);
+    });
+
+    test('a second bootstrap changes nothing, and each step says so', async (t) => {
+      const r = await bootstrap();
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      t.diagnostic(r.stdout.slice(r.stdout.lastIndexOf('STEP')).trim()); // where a no-op re-run spends its time
+      for (const step of STEPS) assert.match(stepRow(r.stdout, step), /\s+ok\s+[\d.]+\s+changed nothing$/, step);
+      assert.match(r.stdout, /^pi1\s+cni:deploy\s+unchanged\s+/m);
+    });
+
+    test('status: every node Ready, images present, meshnet -> flannel, its pods running', async () => {
+      const s = await armlab(['status', '--inventory', lab.inventory], { timeoutMs: 120_000, env: env() });
+      assert.equal(s.code, 0, s.stdout + s.stderr);
+      for (const node of NODES) {
+        const pods = node === 'pi1' ? 'k8s-topo-pi1 Running, meshnet-pi1 Running' : `meshnet-${node} Running`;
+        assert.match(s.stdout, new RegExp(`^${node}\\s+v1\\.31\\.12\\+k3s1 Ready\\s+4/4 present\\s+meshnet -> flannel\\s+${pods}$`, 'm'));
+      }
+    });
   });
 
   test('second build: all skipped; a tarball that no longer matches its pinned sha256 stops the run before any build', async () => {

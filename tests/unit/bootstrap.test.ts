@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { passThrough, stepsFrom } from '../../tasks/bootstrap.ts';
+import { changesNote, passThrough, stepOptions, stepsFrom } from '../../tasks/bootstrap.ts';
 
 const STEPS = ['preflight', 'k3s:install', 'kubeconfig', 'images:build', 'images:import', 'cni:deploy', 'topo:deploy'].map((name) => ({ name }));
 
@@ -13,4 +13,18 @@ test('--from resumes at a step; an unknown step is named with a suggestion', () 
 test('every step gets the common options as given, and not --from', () => {
   assert.deepEqual(passThrough(['--inventory', 'inv.yaml', '--from', 'cni:deploy', '--limit=pi1,pi2', '-v', '--check', '--parallel', '2']), ['--inventory', 'inv.yaml', '--limit=pi1,pi2', '-v', '--check', '--parallel', '2']);
   assert.deepEqual(passThrough(['--from=images:build', '-i', 'x.yaml']), ['-i', 'x.yaml']);
+});
+
+test('step-only options reach only the steps that take them', () => {
+  const values = { 'rollout-timeout': '60', 'images-dir': 'my/images', 'docker-host': 'ssh://b', from: 'x' };
+  assert.deepEqual(stepOptions('images:build', values), ['--images-dir', 'my/images', '--docker-host', 'ssh://b']);
+  assert.deepEqual(stepOptions('cni:deploy', values), ['--rollout-timeout', '60', '--images-dir', 'my/images']);
+  assert.deepEqual(stepOptions('images:import', values), []);
+  assert.deepEqual(stepOptions('preflight', {}), []);
+});
+
+test("a step's changes in one cell: none, a few, or the first three and a count", () => {
+  assert.equal(changesNote([]), 'changed nothing');
+  assert.equal(changesNote(['k3s:install on pi1']), '1 changed: k3s:install on pi1');
+  assert.equal(changesNote(['a', 'b', 'c', 'd', 'e']), '5 changed: a, b, c, and 2 more');
 });

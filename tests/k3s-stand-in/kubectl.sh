@@ -1,0 +1,118 @@
+# Part of the k3s STAND-IN (inlined into the served k3s script by tests/helpers/k3s-mirror.ts).
+# kubectl's view of workloads and pods: the manifests folder for what is wanted,
+# the pod status the stand-in kubelets report (server/pods/) for what runs.
+PODS=$DATA/server/pods
+POD_FRESH_SECONDS=20
+
+# Body `k=v&k=v` on stdin (token already checked) → server/pods/<ns>_<name>; phase=Gone removes it.
+store_pod_status() {
+  local body ns name
+  body=$(cat)
+  field() { printf '%s' "$body" | tr '&' '\n' | sed -n "s/^$1=//p" | head -n1; }
+  ns=$(field namespace); name=$(field name)
+  case "$ns$name" in ''|*/*|.*) echo 'bad pod' >&2; return 1 ;; esac
+  mkdir -p "$PODS"
+  if [ "$(field phase)" = Gone ]; then rm -f "$PODS/${ns}_$name"; return 0; fi
+  printf '%s\n' "$body" | tr '&' '\n' | grep -v '^token=' > "$PODS/.${ns}_$name.tmp"
+  mv -f "$PODS/.${ns}_$name.tmp" "$PODS/${ns}_$name"
+}
+
+pod_field() { sed -n "s/^$2=//p" "$1" | head -n1; }
+unb64() { tr -- '-_.' '+/=' | base64 -d 2>/dev/null; }
+
+# Pods reported in the last POD_FRESH_SECONDS (a silent node's pods are not counted ready).
+pod_fresh() { [ $(( $(date +%s) - $(stat -c %Y "$1") )) -le "$POD_FRESH_SECONDS" ]; }
+
+# Pod files of namespace ns ('any' for all), optionally of one owner Kind/name.
+pod_files() {
+  local ns=$1 owner=${2:-} f
+  for f in "$PODS"/*; do
+    [ -f "$f" ] || continue
+    [ "$ns" = any ] || [ "$(pod_field "$f" namespace)" = "$ns" ] || continue
+    [ -z "$owner" ] || [ "$(pod_field "$f" owner)" = "$owner" ] || continue
+    printf '%s\n' "$f"
+  done
+}
+
+# kubectl get daemonset|deployment NAME -n NS -o json: from the manifest and the reported pods.
+kubectl_get_workload() {
+  local kind=$1 name=$2 ns=default
+  shift 2
+  while [ $# -gt 0 ]; do case "$1" in -n|--namespace) ns=$2; shift 2 ;; *) shift ;; esac; done
+  local kindName=DaemonSet; [ "$kind" = deployment ] && kindName=Deployment
+  local spec
+  SPECS_TMP=$(mktemp -d)
+  trap 'rm -rf "$SPECS_TMP"' EXIT
+  manifests_text | flatten_yaml | workload_specs "$SPECS_TMP"
+  spec=$SPECS_TMP/${ns}_$name.spec
+  if [ ! -f "$spec" ] || [ "$(spec_get "$spec" kind)" != "$kindName" ]; then
+    echo "Error from server (NotFound): ${kind}s.apps \"$name\" not found" >&2; exit 1
+  fi
+  local hash selector f want=0 ready=0 updated=0
+  hash=$(sha256sum "$spec" | cut -c1-16)
+  selector=$(spec_get "$spec" 'spec.template.spec.nodeSelector.kubernetes.io/arch')
+  for f in $(pod_files "$ns" "$kindName/$name"); do
+    [ "$(pod_field "$f" hash)" = "$hash" ] || continue
+    updated=$((updated + 1))
+    [ "$(pod_field "$f" ready)" = true ] && pod_fresh "$f" && ready=$((ready + 1))
+  done
+  if [ "$kindName" = DaemonSet ]; then
+    for f in "$DATA"/server/nodes/*; do
+      [ -f "$f" ] || continue
+      [ -z "$selector" ] || [ "$(sed -n 's/^arch=//p' "$f")" = "$selector" ] && want=$((want + 1))
+    done
+    printf '{"kind":"DaemonSet","metadata":{"name":"%s","namespace":"%s","generation":1},"status":{"observedGeneration":1,"desiredNumberScheduled":%d,"currentNumberScheduled":%d,"numberReady":%d,"updatedNumberScheduled":%d}}\n' "$name" "$ns" "$want" "$updated" "$ready" "$updated"
+  else
+    want=$(spec_get "$spec" spec.replicas); want=${want:-1}
+    printf '{"kind":"Deployment","metadata":{"name":"%s","namespace":"%s","generation":1},"spec":{"replicas":%d},"status":{"observedGeneration":1,"replicas":%d,"updatedReplicas":%d,"readyReplicas":%d}}\n' "$name" "$ns" "$want" "$updated" "$updated" "$ready"
+  fi
+}
+
+# kubectl get pods [-n NS | -A] [-o wide|json]
+kubectl_get_pods() {
+  local ns=default out=table f first=1
+  while [ $# -gt 0 ]; do case "$1" in -n|--namespace) ns=$2; shift 2 ;; -A) ns=any; shift ;; -o) out=$2; shift 2 ;; *) shift ;; esac; done
+  local files; files=$(pod_files "$ns")
+  if [ "$out" = json ]; then
+    printf '{"apiVersion":"v1","kind":"List","items":['
+    for f in $files; do
+      [ "$first" = 1 ] || printf ','; first=0
+      printf '{"metadata":{"name":"%s","namespace":"%s"},"spec":{"nodeName":"%s"},"status":{"phase":"%s","containerStatuses":[{"ready":%s,"restartCount":%s,"reason":"%s"}]}}' \
+        "$(pod_field "$f" name)" "$(pod_field "$f" namespace)" "$(pod_field "$f" node)" "$(pod_field "$f" phase)" "$(pod_field "$f" ready)" "$(pod_field "$f" restarts)" "$(pod_field "$f" reason)"
+    done
+    printf ']}\n'
+    return 0
+  fi
+  if [ -z "$files" ]; then echo "No resources found in $ns namespace." >&2; return 0; fi
+  printf 'NAME\tREADY\tSTATUS\tRESTARTS\tNODE\n'
+  for f in $files; do
+    local status; status=$(pod_field "$f" reason); status=${status:-$(pod_field "$f" phase)}
+    printf '%s\t%s\t%s\t%s\t%s\n' "$(pod_field "$f" name)" "$([ "$(pod_field "$f" ready)" = true ] && echo 1/1 || echo 0/1)" "$status" "$(pod_field "$f" restarts)" "$(pod_field "$f" node)"
+  done
+}
+
+# kubectl get events -n NS: the stand-in's events are its pods' current problems.
+kubectl_get_events() {
+  local ns=default f any=0
+  while [ $# -gt 0 ]; do case "$1" in -n|--namespace) ns=$2; shift 2 ;; -A) ns=any; shift ;; *) shift ;; esac; done
+  for f in $(pod_files "$ns"); do
+    local reason; reason=$(pod_field "$f" reason)
+    [ -n "$reason" ] || continue
+    [ "$any" = 1 ] || printf 'TYPE\tREASON\tOBJECT\tMESSAGE\n'; any=1
+    printf 'Warning\t%s\tpod/%s\t%s\n' "$reason" "$(pod_field "$f" name)" "$(pod_field "$f" message | unb64)"
+  done
+  [ "$any" = 1 ] || echo "No resources found in $ns namespace." >&2
+}
+
+# kubectl logs -n NS daemonset/NAME|deployment/NAME|POD [--tail=N]: like kubectl, one pod's log.
+kubectl_logs() {
+  local ns=default target='' tail=40 f
+  while [ $# -gt 0 ]; do case "$1" in -n|--namespace) ns=$2; shift 2 ;; --tail=*) tail=${1#--tail=}; shift ;; -*) shift ;; *) target=$1; shift ;; esac; done
+  case "$target" in
+    daemonset/*) f=$(pod_files "$ns" "DaemonSet/${target#*/}" | sed -n 1p) ;;
+    deployment/*) f=$(pod_files "$ns" "Deployment/${target#*/}" | sed -n 1p) ;;
+    *) f=$PODS/${ns}_$target; [ -f "$f" ] || f='' ;;
+  esac
+  if [ -z "$f" ]; then echo "error: no pod of $target in namespace $ns" >&2; exit 1; fi
+  pod_field "$f" log | unb64 | tail -n "$tail"
+}

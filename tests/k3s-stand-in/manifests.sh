@@ -1,0 +1,69 @@
+# Part of the k3s STAND-IN (inlined into the served k3s script by tests/helpers/k3s-mirror.ts).
+# Reading the auto-deploy manifests, shared by the stand-in kubelet and kubectl.
+
+# Flatten block-style YAML (what armlab renders: js-yaml output, `---` between
+# documents) into `DOC<TAB>PATH<TAB>VALUE` lines, PATH like
+# spec.template.spec.containers.0.image. Flow collections other than {} and []
+# and block scalars are not supported (armlab renders none).
+flatten_yaml() {
+  awk '
+    function pop(ind) { while (depth > 0 && ind_[depth] >= ind) depth-- }
+    function path(key,   p, i) { p = ""; for (i = 1; i <= depth; i++) p = p key_[i] "."; return key == "" ? substr(p, 1, length(p) - 1) : p key }
+    function unquote(v) {
+      if (v ~ /^'"'"'.*'"'"'$/) { v = substr(v, 2, length(v) - 2); gsub(/'"'"''"'"'/, "'"'"'", v) }
+      else if (v ~ /^".*"$/) { v = substr(v, 2, length(v) - 2); gsub(/\\"/, "\"", v) }
+      return v
+    }
+    function entry(ind, text,   k, v, c) {
+      c = index(text, ": ")
+      if (text ~ /:$/ && c == 0) { pop(ind); depth++; ind_[depth] = ind; key_[depth] = substr(text, 1, length(text) - 1); n_[depth] = 0; return }
+      if (c == 0) { print doc "\t" path("") "\t" unquote(text); return }
+      k = substr(text, 1, c - 1); v = substr(text, c + 2)
+      pop(ind); print doc "\t" path(k) "\t" unquote(v)
+    }
+    BEGIN { doc = 0; depth = 0 }
+    /^---/ { doc++; depth = 0; next }
+    /^[[:space:]]*(#|$)/ { next }
+    {
+      match($0, /^ */); ind = RLENGTH; text = substr($0, ind + 1)
+      if (text ~ /^- /) {
+        # An item of the sequence under the nearest key above this indent.
+        pop(ind)
+        i = n_[depth]++; depth++; ind_[depth] = ind; key_[depth] = i; n_[depth] = 0
+        entry(ind + 2, substr(text, 3))
+      } else entry(ind, text)
+    }'
+}
+
+# The auto-deploy folder's manifests as one stream (the server's own view).
+manifests_text() {
+  local f
+  for f in "$DATA"/server/manifests/*.yaml; do
+    [ -f "$f" ] || continue
+    printf -- '---\n'
+    cat "$f"
+  done
+}
+
+# Split flattened manifests into one spec file per DaemonSet/Deployment in DIR:
+# DIR/<namespace>_<name>.spec with `PATH<TAB>VALUE` lines of the document.
+workload_specs() {
+  local dir=$1
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  awk -F'\t' -v dir="$dir" '
+    { lines[$1] = lines[$1] $2 "\t" $3 "\n" }
+    $2 == "kind" { kind[$1] = $3 }
+    $2 == "metadata.name" { name[$1] = $3 }
+    $2 == "metadata.namespace" { ns[$1] = $3 }
+    END {
+      for (d in kind) if (kind[d] == "DaemonSet" || kind[d] == "Deployment") {
+        f = dir "/" (ns[d] == "" ? "default" : ns[d]) "_" name[d] ".spec"
+        printf "%s", lines[d] > f
+        close(f)
+      }
+    }'
+}
+
+# `VALUE` of PATH in a spec file.
+spec_get() { awk -F'\t' -v p="$2" '$1 == p { print $2; exit }' "$1"; }
