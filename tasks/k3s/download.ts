@@ -3,10 +3,10 @@
  * checksum file and install script once per architecture into
  * ~/.cache/armlab/k3s/<tag>/, verify sha256 before anything is uploaded.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256OfFile } from '../core/digest.ts';
 import { RefusalError } from '../core/errors.ts';
 import { cacheRoot } from '../lab/golden.ts';
 import { assetFor, assetUrl, EXACT_VERSION, expectedSha256, sourcesFor, tagFromChannelAnswer, type Sources } from './artifacts.ts';
@@ -68,10 +68,6 @@ export async function resolveVersion(version: string, sources: Sources, opts: Do
   return tag;
 }
 
-export function sha256File(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 /**
  * Everything the given architectures need, from the cache or downloaded once.
  * A binary whose sha256 does not match its checksum file is deleted and refused.
@@ -102,7 +98,7 @@ export async function ensureArtifacts(version: string, mirror: string | undefine
       throw new RefusalError(`${asset.checksums} for ${tag} has no line for ${asset.binary}; removed it from the cache`);
     }
     const binaryPath = join(dir, asset.binary);
-    const actual = sha256File(await readFile(binaryPath));
+    const actual = await sha256OfFile(binaryPath);
     if (actual !== expected) {
       await rm(binaryPath, { force: true });
       throw new RefusalError(`${asset.binary} ${tag}: sha256 ${actual} does not match ${expected} from ${asset.checksums}; deleted the download and uploaded nothing`);

@@ -4,8 +4,8 @@
  * at a time → agents → wait for every node to be Ready. A node that fails a
  * phase sits out the later ones.
  */
-import { readFile } from 'node:fs/promises';
 import { parseCommon, requireInventory, selectNodes } from '../core/args.ts';
+import { sha256OfFile } from '../core/digest.ts';
 import { reasonOf, UsageError } from '../core/errors.ts';
 import { anyFailed, renderSummary, runOnNodes, type NodeTask, type Outcome, type RunContext } from '../core/runner.ts';
 import { redact, Secret, sh } from '../core/shell.ts';
@@ -13,7 +13,7 @@ import { Connections } from '../core/ssh.ts';
 import { loadInventory } from '../inventory/load.ts';
 import type { NodeSpec } from '../inventory/types.ts';
 import { firstServer } from './config.ts';
-import { ensureArtifacts, sha256File, type K3sArtifacts } from './download.ts';
+import { ensureArtifacts, type K3sArtifacts } from './download.ts';
 import { installNodeTask } from './install-node.ts';
 import { prepTask } from './prep.ts';
 import { K3S_PROBE, parseK3sProbe, type K3sFacts } from './probe.ts';
@@ -84,7 +84,7 @@ export async function k3sInstallCommand(argv: string[], onlyPrep = false): Promi
       return finish();
     }
     const prep = await phase(prepTask({ noReboot: values['no-reboot'] === true, rebootTimeoutMs, known: probe.data }), selected);
-    const installScriptSha256 = sha256File(await readFile(artifacts.installScript));
+    const installScriptSha256 = await sha256OfFile(artifacts.installScript);
     let token: Secret | null = null;
     const task = installNodeTask(() => ({ artifacts, installScriptSha256, token, known: prep.data }));
 
