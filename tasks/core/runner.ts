@@ -66,7 +66,6 @@ export async function runOnNodes<D>(task: NodeTask<D>, nodes: NodeSpec[], ctx: R
           });
           if (result.data !== undefined) data.set(node.name, result.data);
           outcomes.push({ node: node.name, task: task.id, status: result.status, reason: result.reason });
-          if (result.status === 'changed') noteChange(`${task.id} on ${node.name}`);
           if (result.status === 'failed') throw new RefusalError(`${node.name}: ${result.reason}`);
           t.title = `${task.id} ${node.name}: ${result.status} (${result.reason})`;
         } catch (err) {
@@ -88,6 +87,8 @@ export async function runOnNodes<D>(task: NodeTask<D>, nodes: NodeSpec[], ctx: R
   await listr.run();
   const order = new Map(targets.map((n, i) => [n.name, i]));
   outcomes.sort((a, b) => (order.get(a.node) ?? 0) - (order.get(b.node) ?? 0));
+  // Noted in inventory order, not in the order the nodes happened to finish.
+  for (const o of outcomes) if (o.status === 'changed') noteChange(`${o.task} on ${o.node}`);
   return { outcomes, data };
 }
 
