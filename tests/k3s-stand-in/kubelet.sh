@@ -217,14 +217,15 @@ report_pod() {
   log=$(tail -n 40 "$d/log" 2>/dev/null | base64 -w0 | tr '+/=' '-_.')
   local body="namespace=$ns&name=$pod&node=$NODE&owner=$(cat "$d/owner")&hash=$(cat "$d/hash")&phase=$phase&ready=$ready"
   body="$body&restarts=$(cat "$d/restarts" 2>/dev/null || echo 0)&reason=$reason&message=$(printf '%s' "$message" | base64 -w0 | tr '+/=' '-_.')&log=$log"
-  if [ "$ROLE" = server ]; then printf '%s' "$body" | store_pod_status
-  else http_post "$SERVER_URL" /cgi-bin/podstatus "token=$TOKEN&$body" >/dev/null || true; fi
+  send_pod_status "$body"
 }
 
-report_gone() {
-  local body="namespace=${1%%_*}&name=${1#*_}&node=$NODE&phase=Gone"
-  if [ "$ROLE" = server ]; then printf '%s' "$body" | store_pod_status
-  else http_post "$SERVER_URL" /cgi-bin/podstatus "token=$TOKEN&$body" >/dev/null || true; fi
+report_gone() { send_pod_status "namespace=${1%%_*}&name=${1#*_}&node=$NODE&phase=Gone"; }
+
+# The server stores its own pods' status; agents post theirs to it.
+send_pod_status() {
+  if [ "$ROLE" = server ]; then printf '%s' "$1" | store_pod_status
+  else http_post "$SERVER_URL" /cgi-bin/podstatus "token=$TOKEN&$1" >/dev/null || true; fi
 }
 
 # Runs beside k3s server/agent; ends when that process does (KillMode=process keeps it otherwise).
