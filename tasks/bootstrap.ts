@@ -3,10 +3,12 @@
  * name run with the same common options, stopping at the first step that
  * fails. `--from TASK` resumes there. Every step probes before it changes, so
  * a second bootstrap changes nothing and each step's own summary says so.
+ * The steps share one SSH connection per node (no handshake per step).
  */
 import { COMMON_OPTIONS, parseCommon, requireInventory } from './core/args.ts';
 import { takeChanges } from './core/changes.ts';
 import { UsageError } from './core/errors.ts';
+import { withSharedConnections } from './core/node-command.ts';
 import { renderTable } from './core/table.ts';
 import { suggestion } from './inventory/rules.ts';
 
@@ -57,7 +59,7 @@ export function stepOptions(step: string, values: Record<string, unknown>): stri
   return Object.entries(STEP_OPTIONS).flatMap(([option, users]) => (users.includes(step) && typeof values[option] === 'string' ? [`--${option}`, String(values[option])] : []));
 }
 
-export async function bootstrapCommand(argv: string[], steps: Step[]): Promise<number> {
+export async function bootstrapCommand(argv: string[], steps: Step[], preload?: () => Promise<unknown>): Promise<number> {
   const accepted = Object.fromEntries(Object.keys(STEP_OPTIONS).map((o) => [o, { type: 'string' as const }]));
   const { common, values } = parseCommon(argv, { from: { type: 'string' }, ...accepted });
   requireInventory(common);
@@ -65,23 +67,27 @@ export async function bootstrapCommand(argv: string[], steps: Step[]): Promise<n
   const forwarded = passThrough(argv);
   const rows: string[][] = steps.filter((s) => !todo.includes(s)).map((s) => [s.name, 'skipped', '-', '--from']);
   let failed: string | null = null;
-  for (const step of todo) {
-    if (failed) {
-      rows.push([step.name, 'not run', '-', `${failed} failed`]);
-      continue;
+  // Only a head start: a module that fails to load fails again, with its error, in its own step.
+  preload?.().catch(() => undefined);
+  await withSharedConnections(common, async () => {
+    for (const step of todo) {
+      if (failed) {
+        rows.push([step.name, 'not run', '-', `${failed} failed`]);
+        continue;
+      }
+      process.stdout.write(`\n==> ${step.name}\n`);
+      takeChanges();
+      const started = Date.now();
+      const code = await step.run([...forwarded, ...stepOptions(step.name, values)]).catch((err: Error) => {
+        process.stdout.write(`${step.name}: ${err.message}\n`);
+        return 1;
+      });
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      const changes = takeChanges();
+      rows.push([step.name, code === 0 ? 'ok' : 'FAILED', seconds, code === 0 ? changesNote(changes) : `exit ${code}; fix it, then resume with --from ${step.name}`]);
+      if (code !== 0) failed = step.name;
     }
-    process.stdout.write(`\n==> ${step.name}\n`);
-    takeChanges();
-    const started = Date.now();
-    const code = await step.run([...forwarded, ...stepOptions(step.name, values)]).catch((err: Error) => {
-      process.stdout.write(`${step.name}: ${err.message}\n`);
-      return 1;
-    });
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    const changes = takeChanges();
-    rows.push([step.name, code === 0 ? 'ok' : 'FAILED', seconds, code === 0 ? changesNote(changes) : `exit ${code}; fix it, then resume with --from ${step.name}`]);
-    if (code !== 0) failed = step.name;
-  }
+  });
   process.stdout.write(`\n${renderTable(['STEP', 'RESULT', 'SECONDS', 'CHANGES'], rows)}\n`);
   process.stdout.write(failed ? `\nbootstrap: FAILED at ${failed}\n` : '\nbootstrap: ok\n');
   return failed ? 1 : 0;

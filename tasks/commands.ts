@@ -40,7 +40,13 @@ export const COMMANDS: Record<string, Command> = {
   'topo:deploy': { summary: 'k8s-topo manifests into k3s\'s auto-deploy folder on the first server, wait for the rollout', run: async (argv) => (await import('./deploy/command.ts')).deployCommand('topo', argv) },
   bootstrap: {
     summary: BOOTSTRAP_STEPS.join(' -> ') + ', stopping at the first failure; --from TASK resumes',
-    run: async (argv) => (await import('./bootstrap.ts')).bootstrapCommand(argv, BOOTSTRAP_STEPS.map((name) => ({ name, run: (a) => COMMANDS[name]!.run(a) }))),
+    run: async (argv) =>
+      (await import('./bootstrap.ts')).bootstrapCommand(
+        argv,
+        BOOTSTRAP_STEPS.map((name) => ({ name, run: (a) => COMMANDS[name]!.run(a) })),
+        // The later steps' modules (the schema validator is the slow one) load while the first steps wait on the network.
+        () => Promise.all([import('./deploy/command.ts'), import('./import/command.ts'), import('./images/command.ts')]),
+      ),
   },
   status: { summary: 'per node: k3s version and readiness, images present, CNI config, meshnet and k8s-topo pods (read-only)', run: (argv) => import('./status.ts').then((m) => m.statusCommand(argv)) },
   'lab:up': { summary: 'start an emulated Pi lab and write its inventory', run: async (argv) => (await import('./lab/commands.ts')).labUpCommand(argv) },

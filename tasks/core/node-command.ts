@@ -2,18 +2,43 @@
 import { loadInventory } from '../inventory/load.ts';
 import type { Inventory, NodeSpec } from '../inventory/types.ts';
 import { requireInventory, selectNodes, type CommonArgs } from './args.ts';
-import { anyFailed, renderSummary, runOnNodes, type NodeTask, type TaskReport } from './runner.ts';
+import { printSummary, runOnNodes, type NodeTask, type TaskReport } from './runner.ts';
 import { redact } from './shell.ts';
 import { Connections } from './ssh.ts';
 
-/** One connection pool per run; with --verbose every remote command is printed, secrets redacted. */
+let sharedPool: Connections | null = null;
+
+/**
+ * One connection pool per run; with --verbose every remote command is printed,
+ * secrets redacted. Inside withSharedConnections (bootstrap) every command
+ * gets the same pool, so each node's SSH handshake happens once per run.
+ */
 export function connectionsFor(common: CommonArgs): Connections {
-  return new Connections({
-    acceptNewHostKeys: common.acceptNewHostKeys,
-    ...(common.verbose
-      ? { onCommand: (node: string, text: string) => process.stderr.write(`[${node}] $ ${redact(text).trim().split('\n').join(`\n[${node}]   `)}\n`) }
-      : {}),
-  });
+  return sharedPool ?? newPool(common, false);
+}
+
+function newPool(common: CommonArgs, shared: boolean): Connections {
+  return new Connections(
+    {
+      acceptNewHostKeys: common.acceptNewHostKeys,
+      ...(common.verbose
+        ? { onCommand: (node: string, text: string) => process.stderr.write(`[${node}] $ ${redact(text).trim().split('\n').join(`\n[${node}]   `)}\n`) }
+        : {}),
+    },
+    shared,
+  );
+}
+
+/** Run fn with one pool shared by every command it runs, closed at the end. */
+export async function withSharedConnections<T>(common: CommonArgs, fn: () => Promise<T>): Promise<T> {
+  const pool = newPool(common, true);
+  sharedPool = pool;
+  try {
+    return await fn();
+  } finally {
+    sharedPool = null;
+    await pool.dispose();
+  }
 }
 
 export async function runNodeCommand<D>(
@@ -32,8 +57,5 @@ export async function runNodeCommand<D>(
   }
   const applied = nodes.filter((n) => task.appliesTo?.(n) ?? true);
   if (report) process.stdout.write(`\n${report(applied, result, inventory)}\n`);
-  process.stdout.write(`\n${renderSummary(result.outcomes)}\n`);
-  const failed = anyFailed(result.outcomes);
-  process.stdout.write(failed ? `\n${task.id}: FAILED on ${result.outcomes.filter((o) => o.status === 'failed').map((o) => o.node).join(', ')}\n` : `\n${task.id}: ok\n`);
-  return failed ? 1 : 0;
+  return printSummary(task.id, result.outcomes);
 }

@@ -6,6 +6,7 @@ import { Listr } from 'listr2';
 import type { Inventory, NodeSpec } from '../inventory/types.ts';
 import { noteChange } from './changes.ts';
 import { reasonOf, RefusalError } from './errors.ts';
+import { redact } from './shell.ts';
 import type { Connection, Connections } from './ssh.ts';
 import { renderTable } from './table.ts';
 
@@ -97,6 +98,18 @@ export function renderSummary(outcomes: Outcome[]): string {
     ['NODE', 'TASK', 'RESULT', 'REASON'],
     outcomes.map((o) => [o.node, o.task, o.status, o.reason]),
   );
+}
+
+/**
+ * A command's ending: the summary table, then `diagnosis` if any, then the
+ * verdict line (`id: ok` or `id: FAILED on a, b`). Returns the exit code.
+ */
+export function printSummary(id: string, outcomes: Outcome[], diagnosis = ''): number {
+  process.stdout.write(`\n${renderSummary(outcomes)}\n`);
+  if (diagnosis) process.stdout.write(`\ndiagnosis:\n${redact(diagnosis)}\n`);
+  const failedOn = [...new Set(outcomes.filter((o) => o.status === 'failed').map((o) => o.node))];
+  process.stdout.write(failedOn.length ? `\n${id}: FAILED on ${failedOn.join(', ')}\n` : `\n${id}: ok\n`);
+  return failedOn.length ? 1 : 0;
 }
 
 export function anyFailed(outcomes: Outcome[]): boolean {

@@ -1,7 +1,7 @@
 /** cni:deploy and topo:deploy [--rollout-timeout SECONDS]: manifests onto the first server, rollout, checks. */
 import { parseCommon, requireInventory, selectNodes } from '../core/args.ts';
 import { UsageError } from '../core/errors.ts';
-import { anyFailed, renderSummary, runOnNodes, type Outcome } from '../core/runner.ts';
+import { anyFailed, printSummary, runOnNodes, type Outcome } from '../core/runner.ts';
 import { connectionsFor } from '../core/node-command.ts';
 import { loadRecipe } from '../images/recipe.ts';
 import { loadInventory } from '../inventory/load.ts';
@@ -41,8 +41,5 @@ export async function deployCommand(which: 'cni' | 'topo', argv: string[]): Prom
   } finally {
     await connections.closeAll();
   }
-  process.stdout.write(`\n${renderSummary(outcomes)}\n`);
-  const failed = outcomes.filter((o) => o.status === 'failed');
-  process.stdout.write(failed.length ? `\n${component.task}: FAILED on ${[...new Set(failed.map((o) => o.node))].join(', ')}\n` : `\n${component.task}: ok\n`);
-  return failed.length ? 1 : 0;
+  return printSummary(component.task, outcomes);
 }

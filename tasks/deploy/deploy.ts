@@ -7,7 +7,7 @@
  * bounded, and a timeout prints what a user needs to see.
  */
 import { createHash } from 'node:crypto';
-import { sh } from '../core/shell.ts';
+import { sh, type Command } from '../core/shell.ts';
 import type { NodeTask } from '../core/runner.ts';
 import type { Connection } from '../core/ssh.ts';
 import type { Inventory } from '../inventory/types.ts';
@@ -62,16 +62,57 @@ echo "== log tail of ${kind.toLowerCase()}/${name}"; k3s kubectl logs -n ${names
   return out.stdout.trimEnd();
 }
 
+/** Marks where the workload's JSON starts in the deploy probe's output. */
+const WORKLOAD_MARK = '--- armlab workload ---';
+
+export interface DeployProbe {
+  /** The installed k3s tag, null when k3s does not answer. */
+  version: string | null;
+  /** sha256 of the manifest file on the server ('' when there is none). */
+  remoteSha256: string;
+  /** The workload as `kubectl get -o json` printed it, null when it is missing or unreadable. */
+  workloadJson: string | null;
+}
+
+/** The read-only deploy probe: k3s version, the manifest's digest and the workload, one round trip. */
+export function deployProbe(c: Component): Command {
+  return sh`printf 'version=%s\\n' "$(k3s --version 2>/dev/null | head -n1)"; printf 'sha=%s\\n' "$(sha256sum ${c.file} 2>/dev/null | cut -d' ' -f1)"; printf '%s\\n' ${WORKLOAD_MARK}; ${getWorkload(c)} 2>/dev/null || true`;
+}
+
+function getWorkload(c: Component): Command {
+  const { kind, namespace, name } = c.workload;
+  return sh`k3s kubectl get ${kind.toLowerCase()} ${name} -n ${namespace} -o json`;
+}
+
+/** Pure: what the deploy probe printed. */
+export function parseDeployProbe(stdout: string): DeployProbe {
+  const at = stdout.indexOf(`${WORKLOAD_MARK}\n`);
+  const facts = at < 0 ? stdout : stdout.slice(0, at);
+  const workload = at < 0 ? '' : stdout.slice(at + WORKLOAD_MARK.length + 1);
+  let workloadJson: string | null = null;
+  try {
+    JSON.parse(workload);
+    workloadJson = workload;
+  } catch {
+    /* missing (kubectl printed nothing) or cut off: polled again */
+  }
+  return {
+    version: /^version=.*?(v\d+\.\d+\.\d+\+k3s\d+)/m.exec(facts)?.[1] ?? null,
+    remoteSha256: /^sha=([0-9a-f]{64})$/m.exec(facts)?.[1] ?? '',
+    workloadJson,
+  };
+}
+
 export function deployTask(c: Component, opts: DeployOptions): NodeTask<DeployData> {
   return {
     id: c.task,
     async run(node, conn, ctx, progress) {
-      const facts = (await conn.run(sh`printf 'version=%s\\n' "$(k3s --version 2>/dev/null | head -n1)"; printf 'sha=%s\\n' "$(sha256sum ${c.file} 2>/dev/null | cut -d' ' -f1)"`)).stdout;
-      const version = /^version=.*?(v\d+\.\d+\.\d+\+k3s\d+)/m.exec(facts)?.[1];
-      const remoteSha = /^sha=([0-9a-f]{64})$/m.exec(facts)?.[1] ?? '';
+      // One round trip on a re-run: the workload's state counts only when the file is left as it is.
+      const probe = parseDeployProbe((await conn.run(deployProbe(c))).stdout);
+      const { version } = probe;
       if (!version) return { status: 'failed', reason: `${node.name} runs no k3s (run k3s:install first)` };
       const text = renderComponent(c, ctx.inventory, version, opts.images);
-      const same = sha256(text) === remoteSha;
+      const same = sha256(text) === probe.remoteSha256;
       if (ctx.check) return { status: same ? 'unchanged' : 'would change', reason: same ? `${c.file} up to date` : `would write ${c.file}`, data: { file: c.file, rollout: 'not checked (--check)' } };
       if (!same) {
         progress(`writing ${c.file}`);
@@ -80,8 +121,10 @@ export function deployTask(c: Component, opts: DeployOptions): NodeTask<DeployDa
       const { kind, namespace, name } = c.workload;
       const deadline = Date.now() + opts.rolloutTimeoutMs;
       let last = 'not found yet';
+      let known = same ? probe.workloadJson : null;
       for (;;) {
-        const got = await conn.run(sh`k3s kubectl get ${kind.toLowerCase()} ${name} -n ${namespace} -o json`, { allowFailure: true });
+        const got = known !== null ? { code: 0, stdout: known, stderr: '' } : await conn.run(getWorkload(c), { allowFailure: true });
+        known = null;
         if (got.code === 0) {
           const r = rolloutOf(kind, got.stdout);
           last = r.summary;

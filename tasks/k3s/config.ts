@@ -11,6 +11,8 @@ import type { Inventory, NodeSpec } from '../inventory/types.ts';
 
 export const CONFIG_PATH = '/etc/rancher/k3s/config.yaml';
 export const TOKEN_FILE = '/etc/rancher/k3s/armlab-token';
+/** Where a k3s server keeps the cluster token it made. */
+export const SERVER_TOKEN_PATH = '/var/lib/rancher/k3s/server/token';
 /** armlab's record of the install.sh environment it last ran with (a digest). */
 export const INSTALL_RECORD = '/etc/rancher/k3s/armlab-install.sha256';
 

@@ -30,8 +30,10 @@ export function nodeConfigText(inv: Inventory, node: NodeSpec, facts: Pick<K3sFa
 export interface InstallInputs {
   artifacts: K3sArtifacts;
   installScriptSha256: string;
-  /** The cluster token (null for the first server, which makes it). */
+  /** The cluster token, when it had to be read (null for the first server, which makes it). */
   token: Secret | null;
+  /** The token's digest as the first server's probe saw it: enough to find the joiners current. */
+  tokenSha256: string | null;
   /** Facts k3s:prep ended with in the same run (re-probed after its reboot): no second probe. */
   known?: Map<string, K3sFacts>;
 }
@@ -45,7 +47,7 @@ export function installNodeTask(inputs: () => InstallInputs): NodeTask<K3sFacts>
     id: 'k3s:install',
     appliesTo: (n) => n.role !== 'builder',
     async run(node, conn, ctx, progress) {
-      const { artifacts, installScriptSha256, token, known } = inputs();
+      const { artifacts, installScriptSha256, token, tokenSha256, known } = inputs();
       const inv = ctx.inventory;
       const facts = known?.get(node.name) ?? parseK3sProbe((await conn.run(K3S_PROBE)).stdout);
       const clash = conflict(node, facts);
@@ -53,15 +55,16 @@ export function installNodeTask(inputs: () => InstallInputs): NodeTask<K3sFacts>
       const art = artifacts.byArch.get(facts.arch);
       if (!art) throw new Error(`${node.name}: no k3s artefact was fetched for ${facts.arch}`);
       const config = nodeConfigText(inv, node, facts);
-      const tokenText = needsToken(inv, node) ? (token ? `${token.reveal()}\n` : null) : null;
-      if (needsToken(inv, node) && tokenText === null && !ctx.check) throw new Error(`${node.name}: the cluster token is not available (the first server did not produce it)`);
+      const tokenText = needsToken(inv, node) && token ? `${token.reveal()}\n` : null;
+      const wantTokenSha256 = needsToken(inv, node) ? (tokenText !== null ? digest(tokenText) : tokenSha256) : null;
+      if (needsToken(inv, node) && wantTokenSha256 === null && !ctx.check) throw new Error(`${node.name}: the cluster token is not available (the first server did not produce it)`);
       const record = installRecord(inv, node, installScriptSha256);
       const plan = planNode(node, facts, {
         tag: artifacts.tag,
         binarySha256: art.sha256,
         configSha256: digest(config),
         // In --check mode on a new cluster there is no token yet: it will be written.
-        tokenSha256: tokenText !== null ? digest(tokenText) : needsToken(inv, node) ? 'not yet known' : null,
+        tokenSha256: wantTokenSha256 ?? (needsToken(inv, node) ? 'not yet known' : null),
         installRecord: record,
       });
       if (!hasWork(plan)) return { status: 'unchanged', reason: plan.reasons.join('; '), data: facts };
@@ -73,7 +76,10 @@ export function installNodeTask(inputs: () => InstallInputs): NodeTask<K3sFacts>
         const landed = (await conn.run(sh`sha256sum /usr/local/bin/k3s | cut -d' ' -f1`)).stdout.trim();
         if (landed !== art.sha256) throw new Error(`${node.name}: uploaded k3s has sha256 ${landed}, expected ${art.sha256}`);
       }
-      if (plan.writeToken && tokenText !== null) await conn.writeFile(TOKEN_FILE, new Secret(tokenText), 0o600);
+      if (plan.writeToken) {
+        if (tokenText === null) throw new Error(`${node.name}: the cluster token file must be written but the token was not read`);
+        await conn.writeFile(TOKEN_FILE, new Secret(tokenText), 0o600);
+      }
       if (plan.writeConfig) await conn.writeFile(CONFIG_PATH, config, 0o600);
 
       let restartedByInstall = false;

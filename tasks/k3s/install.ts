@@ -7,12 +7,13 @@
 import { parseCommon, requireInventory, selectNodes } from '../core/args.ts';
 import { sha256OfFile } from '../core/digest.ts';
 import { reasonOf, UsageError } from '../core/errors.ts';
-import { anyFailed, renderSummary, runOnNodes, type NodeTask, type Outcome, type RunContext } from '../core/runner.ts';
-import { redact, Secret, sh } from '../core/shell.ts';
-import { Connections } from '../core/ssh.ts';
+import { connectionsFor } from '../core/node-command.ts';
+import { printSummary, runOnNodes, type NodeTask, type Outcome, type RunContext } from '../core/runner.ts';
+import { Secret, sh } from '../core/shell.ts';
+import type { Connections } from '../core/ssh.ts';
 import { loadInventory } from '../inventory/load.ts';
 import type { NodeSpec } from '../inventory/types.ts';
-import { firstServer } from './config.ts';
+import { firstServer, SERVER_TOKEN_PATH } from './config.ts';
 import { ensureArtifacts, type K3sArtifacts } from './download.ts';
 import { installNodeTask } from './install-node.ts';
 import { prepTask } from './prep.ts';
@@ -32,8 +33,6 @@ function seconds(value: unknown, flag: string): number {
   return n * 1000;
 }
 
-const TOKEN_PATH = '/var/lib/rancher/k3s/server/token';
-
 const probeTask: NodeTask<K3sFacts> = {
   id: 'k3s:probe',
   async run(_node, conn) {
@@ -48,10 +47,7 @@ export async function k3sInstallCommand(argv: string[], onlyPrep = false): Promi
   const rebootTimeoutMs = seconds(values['reboot-timeout'], 'reboot-timeout');
   const inventory = await loadInventory(requireInventory(common));
   const selected = selectNodes(inventory, common.limit).filter((n) => n.role !== 'builder');
-  const connections = new Connections({
-    acceptNewHostKeys: common.acceptNewHostKeys,
-    ...(common.verbose ? { onCommand: (node: string, text: string) => process.stderr.write(`[${node}] $ ${redact(text).trim().split('\n')[0]}\n`) } : {}),
-  });
+  const connections = connectionsFor(common);
   const ctx: RunContext = { inventory, connections, check: common.check, verbose: common.verbose, parallel: common.parallel };
   const outcomes: Outcome[] = [];
   const failed = new Set<string>();
@@ -86,15 +82,21 @@ export async function k3sInstallCommand(argv: string[], onlyPrep = false): Promi
     const prep = await phase(prepTask({ noReboot: values['no-reboot'] === true, rebootTimeoutMs, known: probe.data }), selected);
     const installScriptSha256 = await sha256OfFile(artifacts.installScript);
     let token: Secret | null = null;
-    const task = installNodeTask(() => ({ artifacts, installScriptSha256, token, known: prep.data }));
+    let tokenSha256: string | null = null;
+    const task = installNodeTask(() => ({ artifacts, installScriptSha256, token, tokenSha256, known: prep.data }));
 
     const first = firstServer(inventory);
     const servers = selected.filter((n) => n.role === 'server');
     const agents = selected.filter((n) => n.role === 'agent');
-    if (servers.some((s) => s.name === first.name)) await phase(task, [first]);
+    const firstRun = servers.some((s) => s.name === first.name) ? await phase(task, [first]) : null;
 
     const joiners = selected.filter((n) => n.name !== first.name);
-    if (joiners.length > 0 && !failed.has(first.name)) {
+    // The probe's token digest holds while the first server was left as it was;
+    // joiners that already hold that token need no secret read at all.
+    const firstUntouched = firstRun?.outcomes.every((o) => o.status === 'unchanged') ?? false;
+    tokenSha256 = firstUntouched ? probe.data.get(first.name)?.serverTokenSha256 || null : null;
+    const joinersCurrent = tokenSha256 !== null && joiners.every((j) => probe.data.get(j.name)?.tokenSha256 === tokenSha256);
+    if (joiners.length > 0 && !failed.has(first.name) && !joinersCurrent) {
       try {
         token = await readToken(connections, first, ctx.check ? 1 : 60);
       } catch (err) {
@@ -127,18 +129,13 @@ export async function k3sInstallCommand(argv: string[], onlyPrep = false): Promi
   }
 
   function finish(): number {
-    process.stdout.write(`\n${renderSummary(outcomes)}\n`);
-    if (diagnosis) process.stdout.write(`\ndiagnosis:\n${redact(diagnosis)}\n`);
-    const bad = anyFailed(outcomes);
-    const id = onlyPrep ? 'k3s:prep' : 'k3s:install';
-    process.stdout.write(bad ? `\n${id}: FAILED on ${[...new Set(outcomes.filter((o) => o.status === 'failed').map((o) => o.node))].join(', ')}\n` : `\n${id}: ok\n`);
-    return bad ? 1 : 0;
+    return printSummary(onlyPrep ? 'k3s:prep' : 'k3s:install', outcomes, diagnosis);
   }
 }
 
 /** The server makes its token once it runs: poll for it on the node, bounded. */
 async function readToken(connections: Connections, server: NodeSpec, tries: number): Promise<Secret> {
   const conn = await connections.get(server);
-  const r = await conn.run(sh`for i in $(seq 1 ${tries}); do if [ -s ${TOKEN_PATH} ]; then head -n1 ${TOKEN_PATH}; exit 0; fi; sleep 2; done; echo "no ${TOKEN_PATH} after ${tries * 2}s" >&2; exit 1`);
+  const r = await conn.run(sh`for i in $(seq 1 ${tries}); do if [ -s ${SERVER_TOKEN_PATH} ]; then head -n1 ${SERVER_TOKEN_PATH}; exit 0; fi; sleep 2; done; echo "no ${SERVER_TOKEN_PATH} after ${tries * 2}s" >&2; exit 1`);
   return new Secret(r.stdout.trim());
 }

@@ -10,8 +10,8 @@ import { dump, load } from 'js-yaml';
 import { parseCommon, requireInventory } from '../core/args.ts';
 import { noteChange } from '../core/changes.ts';
 import { RefusalError } from '../core/errors.ts';
+import { connectionsFor } from '../core/node-command.ts';
 import { sh } from '../core/shell.ts';
-import { Connections } from '../core/ssh.ts';
 import { loadInventory } from '../inventory/load.ts';
 import { firstServer, serverUrl } from './config.ts';
 import { mergeKubeconfig, retarget, type KubeConfig } from './kubeconfig-merge.ts';
@@ -26,7 +26,7 @@ export async function kubeconfigCommand(argv: string[]): Promise<number> {
   const target = typeof values.kubeconfig === 'string' ? values.kubeconfig : defaultKubeconfigPath();
   const inventory = await loadInventory(requireInventory(common));
   const server = firstServer(inventory);
-  const connections = new Connections({ acceptNewHostKeys: common.acceptNewHostKeys });
+  const connections = connectionsFor(common);
   let fetched: KubeConfig;
   try {
     const conn = await connections.get(server);

@@ -51,8 +51,7 @@ export function prepTask(opts: PrepOptions): NodeTask<K3sFacts> {
       let rebootNeeded = false;
 
       if (facts.cmdlineFile) {
-        const current = (await conn.run(sh`cat ${facts.cmdlineFile}`)).stdout;
-        const next = withCgroupFlags(current);
+        const next = withCgroupFlags(facts.cmdline);
         if (!next.changed && rebootPending(true, facts.procCmdline, facts.memcg)) {
           if (ctx.check) would.push('reboot (the cgroup flags are set but not yet booted)');
           else {

@@ -6,36 +6,71 @@ import { sh, type Command } from '../core/shell.ts';
 import { parseProbe } from '../preflight/probe.ts';
 import { parseK3sVersion } from './artifacts.ts';
 import { CMDLINE_FILES } from './cmdline.ts';
-import { CONFIG_PATH, INSTALL_RECORD, TOKEN_FILE } from './config.ts';
+import { CONFIG_PATH, INSTALL_RECORD, SERVER_TOKEN_PATH, TOKEN_FILE } from './config.ts';
 
 export const SERVICES = ['k3s', 'k3s-agent'] as const;
 export type Service = (typeof SERVICES)[number];
 
+// Few processes on purpose: every fork is slow on a Pi 3 (and slower still on
+// an emulated one), so files are read with bash builtins and the three digests
+// come from one sha256sum.
 export const K3S_PROBE: Command = sh`
-kv() { printf '%s=%s\\n' "$1" "$(printf '%s' "$2" | tr '\\n' ' ')"; }
-digest() { if [ -f "$1" ]; then sha256sum "$1" | cut -d' ' -f1; fi; }
+kv() { local v=$2; printf '%s=%s\\n' "$1" "\${v//$'\\n'/ }"; }
+sums=''
+tok=''
+if [ -s ${SERVER_TOKEN_PATH} ]; then read -r tok < ${SERVER_TOKEN_PATH} || true; fi
+# A server's token digested as a joiner's token file holds it (one line, the
+# here-string adds the newline): the joiners are checked without reading it back.
+if [ -n "$tok" ]; then sums=$(sha256sum /usr/local/bin/k3s ${CONFIG_PATH} ${TOKEN_FILE} - <<< "$tok" 2>/dev/null || true)
+else sums=$(sha256sum /usr/local/bin/k3s ${CONFIG_PATH} ${TOKEN_FILE} 2>/dev/null || true); fi
+tok=''
+sum_of() { REPLY=''; local line; while IFS= read -r line; do if [[ $line == *"  $1" ]]; then REPLY=\${line%% *}; fi; done <<< "$sums"; }
 kv arch "$(uname -m)"
-kv version "$(if [ -x /usr/local/bin/k3s ]; then /usr/local/bin/k3s --version 2>/dev/null | head -n1 || true; fi)"
-kv binary_sha256 "$(digest /usr/local/bin/k3s)"
-kv config_sha256 "$(digest ${CONFIG_PATH})"
-kv token_sha256 "$(digest ${TOKEN_FILE})"
-kv install_record "$(cat ${INSTALL_RECORD} 2>/dev/null || true)"
-for s in k3s k3s-agent; do
-  kv "unit_$s" "$(if [ -f /etc/systemd/system/$s.service ]; then echo present; fi)"
-  kv "active_$s" "$(systemctl is-active $s 2>/dev/null || true)"
-done
-kv boot "$(cat /proc/sys/kernel/random/boot_id) $(cut -d' ' -f22 /proc/1/stat)"
+v=''
+if [ -x /usr/local/bin/k3s ]; then v=$(/usr/local/bin/k3s --version 2>/dev/null || true); fi
+kv version "\${v%%$'\\n'*}"
+sum_of /usr/local/bin/k3s; kv binary_sha256 "$REPLY"
+sum_of ${CONFIG_PATH}; kv config_sha256 "$REPLY"
+sum_of ${TOKEN_FILE}; kv token_sha256 "$REPLY"
+sum_of -; kv server_token_sha256 "$REPLY"
+rec=''
+if [ -f ${INSTALL_RECORD} ]; then read -r rec < ${INSTALL_RECORD} || true; fi
+kv install_record "$rec"
+active=$(systemctl is-active k3s k3s-agent 2>/dev/null || true)
+{ read -r a1 || true; read -r a2 || true; } <<< "$active"
+if [ -f /etc/systemd/system/k3s.service ]; then kv unit_k3s present; else kv unit_k3s ''; fi
+kv active_k3s "$a1"
+if [ -f /etc/systemd/system/k3s-agent.service ]; then kv unit_k3s-agent present; else kv unit_k3s-agent ''; fi
+kv active_k3s-agent "$a2"
+read -r boot_id < /proc/sys/kernel/random/boot_id
+read -r -a init_stat < /proc/1/stat
+kv boot "$boot_id \${init_stat[21]}"
 f=''
 for c in ${CMDLINE_FILES}; do if [ -f "$c" ]; then f=$c; break; fi; done
 kv cmdline_file "$f"
-kv cmdline_sha256 "$(digest "$f")"
-kv proc_cmdline "$(cat /proc/cmdline)"
-kv memcg "$(if awk '$1 == "memory" && $4 == 1 { found = 1 } END { exit !found }' /proc/cgroups 2>/dev/null || grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then echo on; else echo off; fi)"
-kv swap_kb "$(awk 'NR > 1 { s += $3 } END { print s + 0 }' /proc/swaps)"
-kv fstab_swap "$(awk '$1 !~ /^#/ && $3 == "swap"' /etc/fstab 2>/dev/null | wc -l)"
-kv dphys_swapfile "$(if command -v dphys-swapfile >/dev/null 2>&1; then systemctl is-enabled dphys-swapfile 2>/dev/null || echo present; fi)"
-kv iptables_version "$(if command -v iptables >/dev/null 2>&1; then iptables --version 2>/dev/null || dpkg-query -W -f='\${Version}' iptables 2>/dev/null || true; fi)"
-kv iptables_alternative "$(update-alternatives --query iptables 2>/dev/null | sed -n 's/^Value: //p')"
+if [ -n "$f" ]; then kv cmdline_base64 "$(base64 -w0 "$f")"; else kv cmdline_base64 ''; fi
+read -r proc_cmdline < /proc/cmdline || true
+kv proc_cmdline "$proc_cmdline"
+memcg=off
+if [ -r /proc/cgroups ]; then
+  while read -r name _ _ enabled; do if [[ $name == memory && $enabled == 1 ]]; then memcg=on; fi; done < /proc/cgroups
+fi
+if [ -r /sys/fs/cgroup/cgroup.controllers ]; then
+  read -r controllers < /sys/fs/cgroup/cgroup.controllers || true
+  if [[ " $controllers " == *" memory "* ]]; then memcg=on; fi
+fi
+kv memcg "$memcg"
+swap_kb=0
+{ read -r _ || true; while read -r _ _ _ size _; do swap_kb=$((swap_kb + size)); done; } < /proc/swaps
+kv swap_kb "$swap_kb"
+fstab_swap=0
+if [ -r /etc/fstab ]; then
+  while read -r dev _ type _; do if [[ -n $dev && $dev != '#'* && $type == swap ]]; then fstab_swap=$((fstab_swap + 1)); fi; done < /etc/fstab
+fi
+kv fstab_swap "$fstab_swap"
+if command -v dphys-swapfile >/dev/null 2>&1; then kv dphys_swapfile "$(systemctl is-enabled dphys-swapfile 2>/dev/null || echo present)"; else kv dphys_swapfile ''; fi
+if command -v iptables >/dev/null 2>&1; then kv iptables_version "$(iptables --version 2>/dev/null || dpkg-query -W -f='\${Version}' iptables 2>/dev/null || true)"; else kv iptables_version ''; fi
+kv iptables_alternative "$(readlink /etc/alternatives/iptables 2>/dev/null || true)"
 `;
 
 export interface K3sFacts {
@@ -44,13 +79,16 @@ export interface K3sFacts {
   binarySha256: string;
   configSha256: string;
   tokenSha256: string;
+  /** On a server: sha256 of the token file a joiner would get from it ('' before the server made it). */
+  serverTokenSha256: string;
   installRecord: string;
   /** The installed service (k3s or k3s-agent), if a unit exists. */
   unit: Service | null;
   active: Record<Service, string>;
   boot: string;
   cmdlineFile: string;
-  cmdlineSha256: string;
+  /** The boot command line file's whole content (base64 in the probe: it may hold several lines). */
+  cmdline: string;
   /** The command line the kernel booted with. */
   procCmdline: string;
   memcg: 'on' | 'off';
@@ -71,12 +109,13 @@ export function parseK3sProbe(stdout: string): K3sFacts {
     binarySha256: f.binary_sha256 ?? '',
     configSha256: f.config_sha256 ?? '',
     tokenSha256: f.token_sha256 ?? '',
+    serverTokenSha256: f.server_token_sha256 ?? '',
     installRecord: f.install_record ?? '',
     unit,
     active: { k3s: f.active_k3s ?? '', 'k3s-agent': f['active_k3s-agent'] ?? '' },
     boot: f.boot ?? '',
     cmdlineFile: f.cmdline_file ?? '',
-    cmdlineSha256: f.cmdline_sha256 ?? '',
+    cmdline: Buffer.from(f.cmdline_base64 ?? '', 'base64').toString('utf8'),
     procCmdline: f.proc_cmdline ?? '',
     memcg: f.memcg === 'off' ? 'off' : 'on',
     swapKb: Number(f.swap_kb ?? 0),

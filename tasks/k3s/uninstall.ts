@@ -3,9 +3,10 @@
  * (agents before servers), then a report of anything k3s left behind.
  */
 import { parseCommon, requireInventory, selectNodes } from '../core/args.ts';
-import { anyFailed, renderSummary, runOnNodes, type NodeTask, type Outcome } from '../core/runner.ts';
+import { connectionsFor } from '../core/node-command.ts';
+import { printSummary, runOnNodes, type NodeTask, type Outcome } from '../core/runner.ts';
 import { sh } from '../core/shell.ts';
-import { Connections } from '../core/ssh.ts';
+import type { Connections } from '../core/ssh.ts';
 import { loadInventory } from '../inventory/load.ts';
 import type { NodeSpec } from '../inventory/types.ts';
 import { firstServer } from './config.ts';
@@ -45,7 +46,7 @@ export async function k3sUninstallCommand(argv: string[]): Promise<number> {
   const { common } = parseCommon(argv);
   const inventory = await loadInventory(requireInventory(common));
   const nodes = selectNodes(inventory, common.limit);
-  const connections = new Connections({ acceptNewHostKeys: common.acceptNewHostKeys });
+  const connections = connectionsFor(common);
   const ctx = { inventory, connections, check: common.check, verbose: common.verbose, parallel: common.parallel };
   const outcomes: Outcome[] = [];
   try {
@@ -63,10 +64,7 @@ export async function k3sUninstallCommand(argv: string[]): Promise<number> {
   } finally {
     await connections.closeAll();
   }
-  process.stdout.write(`\n${renderSummary(outcomes)}\n`);
-  const bad = anyFailed(outcomes);
-  process.stdout.write(bad ? '\nk3s:uninstall: FAILED\n' : '\nk3s:uninstall: ok\n');
-  return bad ? 1 : 0;
+  return printSummary('k3s:uninstall', outcomes);
 }
 
 async function deleteNodeObjects(connections: Connections, server: NodeSpec, names: string[]): Promise<Outcome[]> {

@@ -1,5 +1,4 @@
 /** CLI for the emulated Pi lab: lab:up, lab:status, lab:down. */
-import { LAB_USAGE } from './usage.ts';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors.ts';
 import { renderTable } from '../core/table.ts';

@@ -12,48 +12,18 @@
  *       timed in this process (armlab's own work) and as a CLI run (plus Node start-up);
  *   (g) images:import --compress gzip, first run (decides the default).
  */
-import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dump, load } from 'js-yaml';
 import { writeLock, type LockEntry } from '../../tasks/images/lock.ts';
 import { loadInventory } from '../../tasks/inventory/load.ts';
-import type { NodeSpec } from '../../tasks/inventory/types.ts';
 import { writeFixtureArchive } from '../helpers/archives.ts';
-import { startMirror } from '../helpers/k3s-mirror.ts';
+import { exec, onNode, sshArgs, timed } from '../helpers/bench.ts';
+import { startMirror, useMirror } from '../helpers/k3s-mirror.ts';
 import { armlab, startTestLab } from '../helpers/lab.ts';
 
 const V1 = 'v1.31.12+k3s1';
 const IMAGE_BYTES = 50e6;
 const LINK_BITS = 240e6;
 const UPLINK_BITS = 1e9;
-
-function sshArgs(node: NodeSpec): string[] {
-  return ['-i', node.privateKey, '-p', String(node.port), '-o', `UserKnownHostsFile=${node.knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes'];
-}
-
-/** Run ssh/scp; stdin from a file when given. */
-function exec(cmd: string, args: string[], stdinFile?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [stdinFile ? 'pipe' : 'ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
-    if (stdinFile) createReadStream(stdinFile).pipe(child.stdin!);
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err.trim()}`))));
-  });
-}
-
-const onNode = (node: NodeSpec, command: string, stdinFile?: string) => exec('ssh', [...sshArgs(node), `${node.user}@${node.address}`, command], stdinFile);
-
-async function timed(label: string, fn: () => Promise<unknown>): Promise<number> {
-  const started = process.hrtime.bigint();
-  await fn();
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  process.stdout.write(`import ${label}: ${seconds.toFixed(2)}s\n`);
-  return seconds;
-}
 
 export async function benchImport(): Promise<Record<string, string>> {
   const lab = await startTestLab(
@@ -64,9 +34,7 @@ export async function benchImport(): Promise<Record<string, string>> {
   try {
     const cacheDir = join(lab.dir, 'images-cache');
     const env = { ...process.env, ARMLAB_CACHE: join(lab.dir, 'cache'), ARMLAB_IMAGES_CACHE: cacheDir };
-    const raw = load(await readFile(lab.inventory, 'utf8')) as Record<string, unknown>;
-    raw.k3s = { version: V1, mirror: mirror.url };
-    await writeFile(lab.inventory, dump(raw));
+    await useMirror(lab.inventory, mirror, V1);
     const installed = await armlab(['k3s:install', '--inventory', lab.inventory], { timeoutMs: 900_000, env });
     if (installed.code !== 0) throw new Error(`k3s:install failed:\n${installed.stdout}`);
     const nodes = (await loadInventory(lab.inventory)).nodes;
@@ -82,7 +50,7 @@ export async function benchImport(): Promise<Record<string, string>> {
     const ctrImport = 'sudo k3s ctr -n k8s.io images import --platform linux/amd64';
 
     await reset();
-    const manual = await timed('(a) manual: scp all, then import in a loop, node after node', async () => {
+    const manual = await timed('import (a) manual: scp all, then import in a loop, node after node', async () => {
       for (const node of nodes) {
         await onNode(node, 'mkdir -p ~/armlab-bench');
         for (const e of entries) await exec('scp', ['-q', ...sshArgs(node).map((a) => (a === '-p' ? '-P' : a)), e.archive, `${node.user}@${node.address}:armlab-bench/`]);
@@ -90,7 +58,7 @@ export async function benchImport(): Promise<Record<string, string>> {
       for (const node of nodes) await onNode(node, `for f in ~/armlab-bench/*.tar; do ${ctrImport} "$f" >/dev/null; done`);
     });
     await reset();
-    const pipe = await timed('(p) bare pipe: ssh … import - < file, all nodes at once', () =>
+    const pipe = await timed('import (p) bare pipe: ssh … import - < file, all nodes at once', () =>
       Promise.all(nodes.map(async (node) => {
         for (const e of entries) await onNode(node, `${ctrImport} - >/dev/null`, e.archive);
       })),
@@ -105,12 +73,12 @@ export async function benchImport(): Promise<Record<string, string>> {
       });
       return { t, out };
     };
-    const first = await run('(b) images:import, first run');
-    const again = await run('(c) images:import, nothing changed (CLI, with Node start-up)');
+    const first = await run('import (b) images:import, first run');
+    const again = await run('import (c) images:import, nothing changed (CLI, with Node start-up)');
     // The same re-run inside this process: armlab's own work (connect, probe, plan), without Node and module start-up.
     const { imagesImportCommand } = await import('../../tasks/import/command.ts');
     Object.assign(process.env, env);
-    const inProcess = await timed('(c) images:import, nothing changed (in process)', async () => {
+    const inProcess = await timed('import (c) images:import, nothing changed (in process)', async () => {
       const write = process.stdout.write.bind(process.stdout);
       process.stdout.write = (() => true) as typeof process.stdout.write;
       try {
@@ -121,10 +89,10 @@ export async function benchImport(): Promise<Record<string, string>> {
     });
     // Which default --compress should have: the same first run with gzip on the wire (the lab hosts have no zstd).
     await reset();
-    const gzip = await run('(g) images:import --compress gzip, first run', ['--compress', 'gzip']);
+    const gzip = await run('import (g) images:import --compress gzip, first run', ['--compress', 'gzip']);
     const sent = [...again.out.matchAll(/^\S+\s+armlab\/\S+\s+\S+\s+([\d.]+) MB\s/gm)].reduce((n, m) => n + Number(m[1]) * 1e6, 0);
     const linkBound = Math.max((nodes.length * totalBytes * 8) / UPLINK_BITS, (totalBytes * 8) / LINK_BITS);
-    process.stdout.write(`import link bound max(N·S/B, S/b): ${linkBound.toFixed(2)}s for ${(totalBytes / 1e6).toFixed(0)} MB to each of ${nodes.length} nodes\n`);
+    process.stderr.write(`import link bound max(N·S/B, S/b): ${linkBound.toFixed(2)}s for ${(totalBytes / 1e6).toFixed(0)} MB to each of ${nodes.length} nodes\n`);
     return {
       import_vs_manual: (first.t / manual).toFixed(3),
       import_vs_pipe: (first.t / pipe).toFixed(3),

@@ -10,6 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { dump, load } from 'js-yaml';
 
 const STAND_IN = join(import.meta.dirname, '..', 'k3s-stand-in');
 const BUILDS = [
@@ -78,4 +79,12 @@ export async function startMirror(dir: string, versions: string[], channels: Rec
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** Point an inventory file at a mirror: k3s.version and k3s.mirror set, the rest kept. Returns the document written. */
+export async function useMirror(inventoryFile: string, mirror: Pick<Mirror, 'url'>, version: string): Promise<Record<string, unknown>> {
+  const doc = load(await readFile(inventoryFile, 'utf8')) as Record<string, unknown>;
+  doc.k3s = { version, mirror: mirror.url };
+  await writeFile(inventoryFile, dump(doc));
+  return doc;
 }

@@ -7,10 +7,10 @@
  * check are unit-tested only (tests/unit/manifests.test.ts).
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { dump, load } from 'js-yaml';
+import { dump } from 'js-yaml';
 import { sh, type Command } from '../../tasks/core/shell.ts';
 import { Connection } from '../../tasks/core/ssh.ts';
 import { recipeImages } from '../../tasks/deploy/command.ts';
@@ -18,7 +18,7 @@ import { COMPONENTS, renderComponent } from '../../tasks/deploy/deploy.ts';
 import { writeLock } from '../../tasks/images/lock.ts';
 import { loadInventory } from '../../tasks/inventory/load.ts';
 import { writeFixtureArchive } from '../helpers/archives.ts';
-import { startMirror, type Mirror } from '../helpers/k3s-mirror.ts';
+import { startMirror, useMirror, type Mirror } from '../helpers/k3s-mirror.ts';
 import { armlab, startTestLab, type TestLab } from '../helpers/lab.ts';
 
 const V1 = 'v1.31.12+k3s1';
@@ -47,9 +47,7 @@ describe('cni:deploy and topo:deploy (lab of 2 armhf hosts, k3s stand-in)', { ti
     ]);
     mirror = await startMirror(join(lab.dir, 'mirror'), [V1], { stable: V1 });
     inv = lab.inventory;
-    raw = load(await readFile(inv, 'utf8')) as Record<string, unknown>;
-    raw.k3s = { version: V1, mirror: mirror.url };
-    await writeFile(inv, dump(raw));
+    raw = await useMirror(inv, mirror, V1);
     const installed = await armlab(['k3s:install', '--inventory', inv], { timeoutMs: 600_000, env: env() });
     assert.equal(installed.code, 0, installed.stdout + installed.stderr);
   });

@@ -14,7 +14,6 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { dump, load } from 'js-yaml';
 import { run } from '../../tasks/core/local.ts';
 import { sh, type Command } from '../../tasks/core/shell.ts';
 import { Connection } from '../../tasks/core/ssh.ts';
@@ -23,7 +22,7 @@ import type { LockFile } from '../../tasks/images/lock.ts';
 import { loadInventory } from '../../tasks/inventory/load.ts';
 import { floatAbiOf } from '../../tasks/preflight/evaluate.ts';
 import { startEngine, type TestEngine } from '../helpers/docker.ts';
-import { startMirror, type Mirror } from '../helpers/k3s-mirror.ts';
+import { startMirror, useMirror, type Mirror } from '../helpers/k3s-mirror.ts';
 import { armlab, makeTestDir, startTestLab, type TestLab } from '../helpers/lab.ts';
 import { fixtureRecipes, recipeWithSource } from '../helpers/upstream.ts';
 
@@ -136,9 +135,7 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
     before(async () => {
       lab = await startTestLab(NODES.map((name) => ({ name, userland: 'armhf' as const })));
       mirror = await startMirror(join(work, 'mirror'), [V1], { stable: V1 });
-      const raw = load(await readFile(lab.inventory, 'utf8')) as Record<string, unknown>;
-      raw.k3s = { version: V1, mirror: mirror.url };
-      await writeFile(lab.inventory, dump(raw));
+      await useMirror(lab.inventory, mirror, V1);
     });
 
     after(async () => {

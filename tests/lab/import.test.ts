@@ -6,10 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { createReadStream } from 'node:fs';
-import { copyFile, readFile, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { dump, load } from 'js-yaml';
 import { sh, type Command } from '../../tasks/core/shell.ts';
 import { Connection } from '../../tasks/core/ssh.ts';
 import { writeLock, type LockEntry } from '../../tasks/images/lock.ts';
@@ -17,7 +16,7 @@ import { labStopHost, labUp } from '../../tasks/lab/lab.ts';
 import { readState } from '../../tasks/lab/state.ts';
 import { loadInventory } from '../../tasks/inventory/load.ts';
 import { writeFixtureArchive } from '../helpers/archives.ts';
-import { startMirror, type Mirror } from '../helpers/k3s-mirror.ts';
+import { startMirror, useMirror, type Mirror } from '../helpers/k3s-mirror.ts';
 import { armlab, processesInHost, startTestLab, waitFor, type TestLab } from '../helpers/lab.ts';
 
 const V1 = 'v1.31.12+k3s1';
@@ -49,9 +48,7 @@ describe('images:import (lab of 3 armhf hosts, k3s stand-in, real containerd)', 
     cacheDir = join(lab.dir, 'images-cache');
     mirror = await startMirror(join(lab.dir, 'mirror'), [V1], { stable: V1 });
     inv = lab.inventory;
-    const raw = load(await readFile(inv, 'utf8')) as Record<string, unknown>;
-    raw.k3s = { version: V1, mirror: mirror.url };
-    await writeFile(inv, dump(raw));
+    await useMirror(inv, mirror, V1);
     const installed = await armlab(['k3s:install', '--inventory', inv], { timeoutMs: 600_000, env: env() });
     assert.equal(installed.code, 0, installed.stdout + installed.stderr);
     for (const [name, tag, platform, bytes] of [

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { assetFor, assetUrl, expectedSha256, parseK3sVersion, sourcesFor, tagFromChannelAnswer, UPSTREAM } from '../../tasks/k3s/artifacts.ts';
-import { rebootPending, withCgroupFlags } from '../../tasks/k3s/cmdline.ts';
+import { CMDLINE_FILES, rebootPending, withCgroupFlags } from '../../tasks/k3s/cmdline.ts';
 import { prepSteps } from '../../tasks/k3s/prep.ts';
-import { parseK3sProbe } from '../../tasks/k3s/probe.ts';
+import { K3S_PROBE, parseK3sProbe } from '../../tasks/k3s/probe.ts';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configText, installEnv, needsToken, renderConfig } from '../../tasks/k3s/config.ts';
+import { configText, digest, installEnv, needsToken, renderConfig, SERVER_TOKEN_PATH } from '../../tasks/k3s/config.ts';
 import { mergeKubeconfig, retarget, type KubeConfig } from '../../tasks/k3s/kubeconfig-merge.ts';
 import { parseInventory } from '../../tasks/inventory/load.ts';
 
@@ -127,6 +127,23 @@ test('prep steps: swap off now and for good (fstab, dphys-swapfile), iptables-le
   try {
     execFileSync('bash', ['-c', cmd.text.replace('/etc/fstab', fstab)]);
     assert.equal(readFileSync(fstab, 'utf8'), 'proc /proc proc defaults 0 0\n# armlab: no swap for k3s: /swapfile none swap sw 0 0\n# /old none swap sw 0 0\nPARTUUID=1-02 / ext4 defaults 0 1\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('k3s probe, run for real: the token digest a joiner compares, and the cmdline file whole', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'armlab-probe-'));
+  try {
+    const token = join(dir, 'token');
+    const cmdline = join(dir, 'cmdline.txt');
+    writeFileSync(token, 'K10abc::server:def'); // k3s writes it without a final newline
+    writeFileSync(cmdline, 'console=tty1 root=PARTUUID=1-02\nsecond line\n');
+    const script = K3S_PROBE.text.replaceAll(SERVER_TOKEN_PATH, token).replaceAll(CMDLINE_FILES[0], cmdline);
+    const facts = parseK3sProbe(execFileSync('bash', ['-c', script], { encoding: 'utf8' }));
+    assert.equal(facts.serverTokenSha256, digest('K10abc::server:def\n'), 'equal to the digest of the token file a joiner is given');
+    assert.equal(facts.cmdline, 'console=tty1 root=PARTUUID=1-02\nsecond line\n');
+    assert.equal(withCgroupFlags(facts.cmdline).changed, true);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
+import { COMPONENTS, deployProbe, parseDeployProbe } from '../../tasks/deploy/deploy.ts';
 import { k3sCniBinDir, manifestText, renderMeshnet, renderTopo, type ManifestInputs } from '../../tasks/deploy/manifests.ts';
 import { conflistProblem, rolloutOf } from '../../tasks/deploy/rollout.ts';
 import { schemaProblems } from '../../tasks/deploy/validate.ts';
@@ -69,4 +70,15 @@ test('00-meshnet.conflist must put meshnet first, delegating to flannel', () => 
   assert.equal(conflistProblem(conf([{ type: 'meshnet', delegate: { type: 'bridge' } }])), '00-meshnet.conflist delegates to bridge, not flannel');
   assert.equal(conflistProblem(conf([{ type: 'flannel' }])), "00-meshnet.conflist's first plugin is flannel, not meshnet");
   assert.equal(conflistProblem('{'), '00-meshnet.conflist is not valid JSON');
+});
+
+test('deploy probe: version, manifest digest and workload from one output; a missing or cut-off workload is polled', () => {
+  const sha = 'a'.repeat(64);
+  const workload = JSON.stringify({ metadata: { generation: 1 }, status: {} });
+  const head = `version=k3s version v1.31.12+k3s1 (abc)\nsha=${sha}\n--- armlab workload ---\n`;
+  assert.deepEqual(parseDeployProbe(`${head}${workload}\n`), { version: 'v1.31.12+k3s1', remoteSha256: sha, workloadJson: `${workload}\n` });
+  assert.deepEqual(parseDeployProbe(`${head}`), { version: 'v1.31.12+k3s1', remoteSha256: sha, workloadJson: null });
+  assert.equal(parseDeployProbe(`${head}{"metadata":`).workloadJson, null);
+  assert.deepEqual(parseDeployProbe('version=\nsha=\n--- armlab workload ---\n'), { version: null, remoteSha256: '', workloadJson: null });
+  assert.match(deployProbe(COMPONENTS.cni).text, /sha256sum \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-meshnet\.yaml/);
 });
