@@ -19,13 +19,28 @@ import { firstServer } from './k3s/config.ts';
 import { parseNodeList } from './k3s/ready.ts';
 
 interface PodList {
-  items?: { metadata?: { name?: string; namespace?: string }; spec?: { nodeName?: string }; status?: { phase?: string } }[];
+  items?: {
+    metadata?: { name?: string; namespace?: string };
+    spec?: { nodeName?: string };
+    status?: { phase?: string; containerStatuses?: { ready?: boolean; state?: { waiting?: { reason?: string } } }[] };
+  }[];
 }
 
-/** Pure: "meshnet-x Running, k8s-topo-y Pending" for one node, or "-". */
+/**
+ * Pure: "meshnet-x Running, k8s-topo-y CrashLoopBackOff" for one node, or "-".
+ * Like kubectl's STATUS column: a waiting container's reason before the phase
+ * (a crash-looping pod's phase flips between Running and Pending).
+ */
 export function podsOn(node: string, list: PodList): string {
   const pods = (list.items ?? []).filter((p) => p.spec?.nodeName === node && /^(meshnet|k8s-topo)/.test(p.metadata?.name ?? ''));
-  return pods.length ? pods.map((p) => `${p.metadata?.name} ${p.status?.phase ?? '?'}`).join(', ') : '-';
+  const state = (p: NonNullable<PodList['items']>[number]) => {
+    const containers = p.status?.containerStatuses ?? [];
+    const waiting = containers.map((c) => c.state?.waiting?.reason).find(Boolean);
+    if (waiting) return waiting;
+    const phase = p.status?.phase ?? '?';
+    return phase === 'Running' && containers.some((c) => c.ready === false) ? 'Running (not ready)' : phase;
+  };
+  return pods.length ? pods.map((p) => `${p.metadata?.name} ${state(p)}`).join(', ') : '-';
 }
 
 async function nodeRow(conn: Connection, lockEntries: Parameters<typeof planNode>[0]): Promise<{ images: string; cni: string }> {

@@ -32,18 +32,24 @@ export interface Mirror {
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
+/** The stand-in as served for one version and arch: one script, as k3s is one binary, its parts inlined at their INCLUDE lines. */
+export function standInScript(tag: string, arch: string): string {
+  return readFileSync(join(STAND_IN, 'k3s'), 'utf8')
+    .replace(/^# @INCLUDE ([a-z]+\.sh)@$/gm, (_, part: string) => readFileSync(join(STAND_IN, part), 'utf8'))
+    .replace("VERSION='@VERSION@'", `VERSION='${tag}'`)
+    .replace("ARCH='@ARCH@'", `ARCH='${arch}'`);
+}
+
 export async function startMirror(dir: string, versions: string[], channels: Record<string, string> = {}): Promise<Mirror> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'install.sh'), readFileSync(join(STAND_IN, 'install.sh')));
-  // The stand-in is one script, as k3s is one binary: its parts are inlined at their INCLUDE lines.
-  const template = readFileSync(join(STAND_IN, 'k3s'), 'utf8').replace(/^# @INCLUDE ([a-z]+\.sh)@$/gm, (_, part: string) => readFileSync(join(STAND_IN, part), 'utf8'));
   const requests: string[] = [];
 
   const addVersion = async (tag: string) => {
     const vdir = join(dir, tag);
     await mkdir(vdir, { recursive: true });
     for (const b of BUILDS) {
-      const body = template.replace("VERSION='@VERSION@'", `VERSION='${tag}'`).replace("ARCH='@ARCH@'", `ARCH='${b.arch}'`);
+      const body = standInScript(tag, b.arch);
       await writeFile(join(vdir, b.file), body, { mode: 0o755 });
       // Like upstream: the listing also names other artefacts of the release.
       await writeFile(join(vdir, b.sums), `${sha(body)}  ${b.file}\n${sha(`airgap ${b.arch}`)}  k3s-airgap-images-${b.arch}.tar\n`);

@@ -4,15 +4,17 @@
 PODS=$DATA/server/pods
 POD_FRESH_SECONDS=20
 
+# FIELD's value in a form body `k=v&k=v` (the first, if repeated).
+form_field() { printf '%s' "$2" | tr '&' '\n' | sed -n "s/^$1=//p" | sed -n 1p; }
+
 # Body `k=v&k=v` on stdin (token already checked) → server/pods/<ns>_<name>; phase=Gone removes it.
 store_pod_status() {
   local body ns name
   body=$(cat)
-  field() { printf '%s' "$body" | tr '&' '\n' | sed -n "s/^$1=//p" | head -n1; }
-  ns=$(field namespace); name=$(field name)
+  ns=$(form_field namespace "$body"); name=$(form_field name "$body")
   case "$ns$name" in ''|*/*|.*) echo 'bad pod' >&2; return 1 ;; esac
   mkdir -p "$PODS"
-  if [ "$(field phase)" = Gone ]; then rm -f "$PODS/${ns}_$name"; return 0; fi
+  if [ "$(form_field phase "$body")" = Gone ]; then rm -f "$PODS/${ns}_$name"; return 0; fi
   printf '%s\n' "$body" | tr '&' '\n' | grep -v '^token=' > "$PODS/.${ns}_$name.tmp"
   mv -f "$PODS/.${ns}_$name.tmp" "$PODS/${ns}_$name"
 }
@@ -77,8 +79,14 @@ kubectl_get_pods() {
     printf '{"apiVersion":"v1","kind":"List","items":['
     for f in $files; do
       [ "$first" = 1 ] || printf ','; first=0
-      printf '{"metadata":{"name":"%s","namespace":"%s"},"spec":{"nodeName":"%s"},"status":{"phase":"%s","containerStatuses":[{"ready":%s,"restartCount":%s,"reason":"%s"}]}}' \
-        "$(pod_field "$f" name)" "$(pod_field "$f" namespace)" "$(pod_field "$f" node)" "$(pod_field "$f" phase)" "$(pod_field "$f" ready)" "$(pod_field "$f" restarts)" "$(pod_field "$f" reason)"
+      # Shaped like the API's: a problem is a waiting container's reason.
+      local phase reason state
+      phase=$(pod_field "$f" phase); reason=$(pod_field "$f" reason)
+      if [ -n "$reason" ]; then state="{\"waiting\":{\"reason\":\"$reason\"}}"
+      elif [ "$phase" = Running ]; then state='{"running":{}}'
+      else state='{"waiting":{"reason":"ContainerCreating"}}'; fi
+      printf '{"metadata":{"name":"%s","namespace":"%s"},"spec":{"nodeName":"%s"},"status":{"phase":"%s","containerStatuses":[{"ready":%s,"restartCount":%s,"state":%s}]}}' \
+        "$(pod_field "$f" name)" "$(pod_field "$f" namespace)" "$(pod_field "$f" node)" "$phase" "$(pod_field "$f" ready)" "$(pod_field "$f" restarts)" "$state"
     done
     printf ']}\n'
     return 0

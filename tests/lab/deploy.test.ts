@@ -23,7 +23,7 @@ import { armlab, startTestLab, type TestLab } from '../helpers/lab.ts';
 
 const V1 = 'v1.31.12+k3s1';
 
-describe('cni:deploy and topo:deploy (lab of 2 armhf hosts, k3s stand-in)', { timeout: 900_000 }, () => {
+describe('cni:deploy and topo:deploy (lab of 3 armhf hosts, k3s stand-in)', { timeout: 900_000 }, () => {
   let lab: TestLab;
   let mirror: Mirror;
   let inv: string;
@@ -44,6 +44,7 @@ describe('cni:deploy and topo:deploy (lab of 2 armhf hosts, k3s stand-in)', { ti
     lab = await startTestLab([
       { name: 'pi1', userland: 'armhf' },
       { name: 'pi2', userland: 'armhf' },
+      { name: 'pi3', userland: 'armhf' },
     ]);
     mirror = await startMirror(join(lab.dir, 'mirror'), [V1], { stable: V1 });
     inv = lab.inventory;
@@ -60,10 +61,10 @@ describe('cni:deploy and topo:deploy (lab of 2 armhf hosts, k3s stand-in)', { ti
   test('cni:deploy: the manifests land with exact content; the rollout wait is bounded and ends with a diagnosis', async () => {
     const r = await deploy('cni:deploy');
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 12s: 0\/2 ready, [0-2]\/2 updated; \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-meshnet\.yaml written$/m);
+    assert.match(r.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 12s: 0\/3 ready, [0-3]\/3 updated; \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-meshnet\.yaml written$/m);
     // No image imported yet: the pods cannot start, and the diagnosis says why.
-    assert.match(r.stdout, /^cni:deploy: diagnosis from pi1\n== pods in meshnet\nNAME\tREADY\tSTATUS\tRESTARTS\tNODE\n(meshnet-pi[12]\t0\/1\tErrImagePull\t0\tpi[12]\n)+== recent events in meshnet\n/m);
-    assert.match(r.stdout, /^Warning\tErrImagePull\tpod\/meshnet-pi[12]\timage docker\.io\/armlab\/meshnet:kne-082578e-1 is not in containerd \(k8s\.io\) and the stand-in has no registry to pull from$/m);
+    assert.match(r.stdout, /^cni:deploy: diagnosis from pi1\n== pods in meshnet\nNAME\tREADY\tSTATUS\tRESTARTS\tNODE\n(meshnet-pi[1-3]\t0\/1\tErrImagePull\t0\tpi[1-3]\n)+== recent events in meshnet\n/m);
+    assert.match(r.stdout, /^Warning\tErrImagePull\tpod\/meshnet-pi[1-3]\timage docker\.io\/armlab\/meshnet:kne-082578e-1 is not in containerd \(k8s\.io\) and the stand-in has no registry to pull from$/m);
     assert.match(r.stdout, /== log tail of daemonset\/meshnet\n/);
     assert.doesNotMatch(r.stdout, /cni:check/, 'no node check before a rollout');
     const onNode = await onServer(sh`stat -c '%a' /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml; cat /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`);
@@ -79,7 +80,7 @@ describe('cni:deploy and topo:deploy (lab of 2 armhf hosts, k3s stand-in)', { ti
     const stamp = sh`stat -c %Y.%i /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`;
     const before = await onServer(stamp);
     const again = await deploy('cni:deploy');
-    assert.match(again.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 12s: 0\/2 ready, 2\/2 updated$/m);
+    assert.match(again.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 12s: 0\/3 ready, 3\/3 updated$/m);
     assert.equal(await onServer(stamp), before, 'the file was not rewritten');
     const check = await deploy('cni:deploy', ['--check']);
     assert.equal(check.code, 0, check.stdout);
@@ -113,26 +114,29 @@ describe('cni:deploy and topo:deploy (lab of 2 armhf hosts, k3s stand-in)', { ti
       }),
     );
     await writeLock({ version: 1, images: Object.fromEntries(entries.map((e) => [e.name, e])) }, join(cache, 'images.lock.json'));
-    const r = await armlab(['bootstrap', '--inventory', inv, '--from', 'images:import', '--rollout-timeout', '15'], { timeoutMs: 900_000, env: { ...env(), ARMLAB_IMAGES_CACHE: cache } });
+    // Long enough for three emulated kubelets to start the pods, see them die and back off.
+    const r = await armlab(['bootstrap', '--inventory', inv, '--from', 'images:import', '--rollout-timeout', '45'], { timeoutMs: 900_000, env: { ...env(), ARMLAB_IMAGES_CACHE: cache } });
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /^==> images:import$/m);
     assert.match(r.stdout, /^pi2\s+images:import\s+changed\s+imported 2, skipped 0, purged 0, failed 0$/m);
+    assert.match(r.stdout, /^pi3\s+images:import\s+changed\s+imported 2, skipped 0, purged 0, failed 0$/m);
     assert.match(r.stdout, /^==> cni:deploy$/m);
     assert.doesNotMatch(r.stdout, /^==> (preflight|k3s:install|topo:deploy)$/m);
     const table = r.stdout.slice(r.stdout.lastIndexOf('STEP'));
     for (const step of ['preflight', 'k3s:install', 'kubeconfig', 'images:build']) assert.match(table, new RegExp(`^${step}\\s+skipped\\s+-\\s+--from$`, 'm'));
-    assert.match(table, /^images:import\s+ok\s+[\d.]+\s+2 changed: images:import on pi1, images:import on pi2$/m);
+    assert.match(table, /^images:import\s+ok\s+[\d.]+\s+3 changed: images:import on pi1, images:import on pi2, images:import on pi3$/m);
     // The fixture images are there now, but their cmd (/bin/sh) is not in them: the pods crash and back off.
-    assert.match(r.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 15s: 0\/2 ready, 2\/2 updated$/m);
-    assert.match(r.stdout, /^Warning\tCrashLoopBackOff\tpod\/meshnet-pi[12]\tback-off \d+s restarting failed container of pod meshnet\/meshnet-pi[12] \(unshare: failed to execute \/bin\/sh: No such file or directory\)$/m);
+    assert.match(r.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 45s: 0\/3 ready, 3\/3 updated$/m);
+    assert.match(r.stdout, /^Warning\tCrashLoopBackOff\tpod\/meshnet-pi[1-3]\tback-off \d+s restarting failed container of pod meshnet\/meshnet-pi[1-3] \(unshare: failed to execute \/bin\/sh: No such file or directory\)$/m);
     assert.match(table, /^cni:deploy\s+FAILED\s+[\d.]+\s+exit 1; fix it, then resume with --from cni:deploy$/m);
     assert.match(table, /^topo:deploy\s+not run\s+-\s+cni:deploy failed$/m);
     assert.match(r.stdout, /^bootstrap: FAILED at cni:deploy$/m);
 
     const status = await armlab(['status', '--inventory', inv], { timeoutMs: 120_000, env: { ...env(), ARMLAB_IMAGES_CACHE: cache } });
     assert.equal(status.code, 0, status.stdout + status.stderr);
-    for (const node of ['pi1', 'pi2']) {
-      const pods = node === 'pi1' ? 'k8s-topo-pi1 Pending, meshnet-pi1 Pending' : 'meshnet-pi2 Pending';
+    for (const node of ['pi1', 'pi2', 'pi3']) {
+      // As kubectl's STATUS column has it: the crash-looping pods' reason, not their flipping phase.
+      const pods = node === 'pi1' ? 'k8s-topo-pi1 CrashLoopBackOff, meshnet-pi1 CrashLoopBackOff' : `meshnet-${node} CrashLoopBackOff`;
       assert.match(status.stdout, new RegExp(`^${node}\\s+v1\\.31\\.12\\+k3s1 Ready\\s+2/2 present\\s+is missing \\(meshnet's pod writes it on the node\\)\\s+${pods}$`, 'm'));
     }
   });

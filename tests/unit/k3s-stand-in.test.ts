@@ -2,13 +2,16 @@
  * The k3s stand-in's manifest reading (tests/k3s-stand-in/manifests.sh): the
  * stand-in kubelet runs what it reads, so a misread path would show up as a
  * lab test failure far from its cause. Checked here on the golden manifests.
+ * And its kubectl's pod list, as `status` reads it.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { podsOn } from '../../tasks/status.ts';
+import { standInScript } from '../helpers/k3s-mirror.ts';
 
 const PARTS = join(import.meta.dirname, '..', 'k3s-stand-in', 'manifests.sh');
 
@@ -35,6 +38,48 @@ test("workload_specs: the golden meshnet DaemonSet's container, env, volumes and
     assert.equal(get('spec.template.spec.containers.0.volumeMounts.1.name'), 'cni-bin');
     assert.equal(get('spec.template.spec.volumes.1.hostPath.path'), '/var/lib/rancher/k3s/data/current/bin');
     assert.equal(get('spec.template.spec.nodeSelector.kubernetes.io/arch'), 'arm');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("kubectl get pods -o json: the pods the stand-in's kubelets reported, shaped as status reads the API's", () => {
+  const data = mkdtempSync(join(tmpdir(), 'armlab-u'));
+  try {
+    const kubectl = join(import.meta.dirname, '..', 'k3s-stand-in', 'kubectl.sh');
+    const report = (body: string) => execFileSync('bash', ['-c', `set -euo pipefail; DATA=${data}; source ${kubectl}; store_pod_status`], { input: body });
+    report('namespace=meshnet&name=meshnet-pi1&node=pi1&phase=Running&ready=true&restarts=0&reason=');
+    report('namespace=meshnet&name=meshnet-pi2&node=pi2&phase=Running&ready=false&restarts=2&reason=CrashLoopBackOff&token=secret');
+    report('namespace=default&name=k8s-topo-pi1&node=pi1&phase=Pending&ready=false&restarts=0&reason=');
+    const json = execFileSync('bash', ['-c', `set -euo pipefail; DATA=${data}; source ${kubectl}; kubectl_get_pods -A -o json`], { encoding: 'utf8' });
+    const list = JSON.parse(json);
+    assert.equal(podsOn('pi1', list), 'k8s-topo-pi1 ContainerCreating, meshnet-pi1 Running');
+    assert.equal(podsOn('pi2', list), 'meshnet-pi2 CrashLoopBackOff');
+    assert.doesNotMatch(readFileSync(join(data, 'server', 'pods', 'meshnet_meshnet-pi2'), 'utf8'), /secret/, 'the join token is not stored');
+  } finally {
+    rmSync(data, { recursive: true, force: true });
+  }
+});
+
+test("the stand-in server's endpoints: the token first, then a node's record or a pod's status", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'armlab-u'));
+  try {
+    const k3s = join(dir, 'k3s');
+    writeFileSync(k3s, standInScript('v1.31.12+k3s1', 'arm'), { mode: 0o755 });
+    const data = join(dir, 'data');
+    mkdirSync(join(data, 'server'), { recursive: true });
+    writeFileSync(join(data, 'server', 'token'), 'K10good::server:x\n');
+    const post = (endpoint: string, body: string) =>
+      execFileSync(k3s, ['stand-in-cgi', endpoint], { input: body, encoding: 'utf8', env: { ...process.env, ARMLAB_STAND_IN_DATA: data, CONTENT_LENGTH: String(Buffer.byteLength(body)) } });
+    const node = 'name=pi2&role=&version=v1.31.12+k3s1&arch=arm&labels=rack=a';
+    assert.match(post('join', `token=K10bad&${node}`), /^Status: 401 Unauthorized/);
+    assert.match(post('join', node), /^Status: 401 Unauthorized/, 'no token is a wrong token');
+    assert.deepEqual(readdirSync(data + '/server'), ['token'], 'nothing written without the token');
+    assert.match(post('join', 'token=K10good::server:x&name=../x'), /^Status: 400 Bad Request/);
+    assert.match(post('join', `token=K10good::server:x&${node}`), /\r\n\r\nok\n$/);
+    assert.equal(readFileSync(join(data, 'server', 'nodes', 'pi2'), 'utf8'), 'name=pi2\nrole=\nversion=v1.31.12+k3s1\narch=arm\nlabels=rack=a\n');
+    post('podstatus', 'token=K10good::server:x&namespace=meshnet&name=meshnet-pi2&node=pi2&phase=Running&ready=true');
+    assert.equal(readFileSync(join(data, 'server', 'pods', 'meshnet_meshnet-pi2'), 'utf8'), 'namespace=meshnet\nname=meshnet-pi2\nnode=pi2\nphase=Running\nready=true\n');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
