@@ -34,6 +34,11 @@ if [ "$ARMLAB_USERLAND" = armhf ]; then
   install -m 644 "$dir/cpuinfo" "$root/etc/armlab-lab/cpuinfo"
   printf '%s\0' "$ARMLAB_PI_MODEL" > "$root/etc/armlab-lab/model"
 fi
+# Early in a host's boot systemd sometimes cannot place the identity unit in its
+# cgroup (exit 219/CGROUP, seen twice in CI: a host without its Pi model): retry it.
+# A drop-in here, not in the golden rootfs's unit, so that the cached rootfs stays valid.
+install -d "$root/etc/systemd/system/armlab-lab-identity.service.d"
+printf '[Service]\nRestart=on-failure\nRestartSec=1\n' > "$root/etc/systemd/system/armlab-lab-identity.service.d/retry.conf"
 
 binds=(
   "--bind=$dir/rancher:/var/lib/rancher"
