@@ -3,7 +3,7 @@
  * k3s, digests of what armlab wrote, services, Pi preparation facts.
  */
 import { sh, type Command } from '../core/shell.ts';
-import { parseProbe } from '../preflight/probe.ts';
+import { KERNEL_FACTS, KV_FUNCTION, parseProbe } from '../preflight/probe.ts';
 import { parseK3sVersion } from './artifacts.ts';
 import { CMDLINE_FILES } from './cmdline.ts';
 import { CONFIG_PATH, INSTALL_RECORD, SERVER_TOKEN_PATH, TOKEN_FILE } from './config.ts';
@@ -15,7 +15,7 @@ export type Service = (typeof SERVICES)[number];
 // an emulated one), so files are read with bash builtins and the three digests
 // come from one sha256sum.
 export const K3S_PROBE: Command = sh`
-kv() { local v=$2; printf '%s=%s\\n' "$1" "\${v//$'\\n'/ }"; }
+${KV_FUNCTION}
 sums=''
 tok=''
 if [ -s ${SERVER_TOKEN_PATH} ]; then read -r tok < ${SERVER_TOKEN_PATH} || true; fi
@@ -49,19 +49,9 @@ f=''
 for c in ${CMDLINE_FILES}; do if [ -f "$c" ]; then f=$c; break; fi; done
 kv cmdline_file "$f"
 if [ -n "$f" ]; then kv cmdline_base64 "$(base64 -w0 "$f")"; else kv cmdline_base64 ''; fi
-read -r proc_cmdline < /proc/cmdline || true
+${KERNEL_FACTS}
 kv proc_cmdline "$proc_cmdline"
-memcg=off
-if [ -r /proc/cgroups ]; then
-  while read -r name _ _ enabled; do if [[ $name == memory && $enabled == 1 ]]; then memcg=on; fi; done < /proc/cgroups
-fi
-if [ -r /sys/fs/cgroup/cgroup.controllers ]; then
-  read -r controllers < /sys/fs/cgroup/cgroup.controllers || true
-  if [[ " $controllers " == *" memory "* ]]; then memcg=on; fi
-fi
-kv memcg "$memcg"
-swap_kb=0
-{ read -r _ || true; while read -r _ _ _ size _; do swap_kb=$((swap_kb + size)); done; } < /proc/swaps
+if [[ $memory_v1 == 1 || " $controllers " == *" memory "* ]]; then kv memcg on; else kv memcg off; fi
 kv swap_kb "$swap_kb"
 fstab_swap=0
 if [ -r /etc/fstab ]; then

@@ -7,8 +7,25 @@
  */
 import { sh, type Command } from '../core/shell.ts';
 
+/** `kv KEY VALUE` prints `KEY=VALUE` on one line (newlines become spaces) without starting a process. */
+export const KV_FUNCTION: Command = sh`kv() { local v=$2; printf '%s=%s\\n' "$1" "\${v//$'\\n'/ }"; }`;
+
+/**
+ * Kernel facts the preflight and k3s probes both read, into shell variables by
+ * bash builtins: proc_cmdline, memory_v1 (the v1 memory cgroup's enabled
+ * column, '' without cgroup v1), controllers (cgroup v2's), swap_kb.
+ */
+export const KERNEL_FACTS: Command = sh`
+read -r proc_cmdline < /proc/cmdline || true
+memory_v1=''
+if [ -r /proc/cgroups ]; then while read -r name _ _ enabled; do if [[ $name == memory ]]; then memory_v1=$enabled; fi; done < /proc/cgroups; fi
+controllers=''
+if [ -r /sys/fs/cgroup/cgroup.controllers ]; then read -r controllers < /sys/fs/cgroup/cgroup.controllers || true; fi
+swap_kb=0
+{ read -r _ || true; while read -r _ _ _ size _; do swap_kb=$((swap_kb + size)); done; } < /proc/swaps`;
+
 export const PROBE: Command = sh`
-kv() { local v=$2; printf '%s=%s\\n' "$1" "\${v//$'\\n'/ }"; }
+${KV_FUNCTION}
 kv clock "$(date +%s.%N)"
 kv uid "$(id -u)"
 kv kernel_arch "$(uname -m)"
@@ -31,16 +48,10 @@ kv cmdline_file "$cmdline_file"
 cmdline_txt=''
 if [ -n "$cmdline_file" ]; then read -r cmdline_txt < "$cmdline_file" || true; fi
 kv cmdline_txt "$cmdline_txt"
-read -r proc_cmdline < /proc/cmdline || true
+${KERNEL_FACTS}
 kv proc_cmdline "$proc_cmdline"
-memory_v1=''
-if [ -r /proc/cgroups ]; then while read -r name _ _ enabled; do if [[ $name == memory ]]; then memory_v1=$enabled; fi; done < /proc/cgroups; fi
 kv cgroup_memory_v1 "$memory_v1"
-controllers=''
-if [ -r /sys/fs/cgroup/cgroup.controllers ]; then read -r controllers < /sys/fs/cgroup/cgroup.controllers || true; fi
 kv cgroup_v2_controllers "$controllers"
-swap_kb=0
-{ read -r _ || true; while read -r _ _ _ size _; do swap_kb=$((swap_kb + size)); done; } < /proc/swaps
 kv swap_kb "$swap_kb"
 kv dphys_swapfile "$(if [ -e /etc/dphys-swapfile ] || [ -e /sbin/dphys-swapfile ] || [ -e /usr/sbin/dphys-swapfile ]; then echo present; else echo absent; fi)"
 ipt=$(command -v iptables || true)
