@@ -52,15 +52,24 @@ const STEP_OPTIONS: Record<string, string[]> = {
   'images-dir': ['images:build', 'cni:deploy', 'topo:deploy'],
   'patches-dir': ['images:build'],
   'docker-host': ['images:build'],
+  'source-mirror': ['images:build'],
 };
+
+/** Step options that may be given more than once. */
+const REPEATABLE = new Set(['source-mirror']);
 
 /** Pure: the step-only options given to bootstrap that this step takes. */
 export function stepOptions(step: string, values: Record<string, unknown>): string[] {
-  return Object.entries(STEP_OPTIONS).flatMap(([option, users]) => (users.includes(step) && typeof values[option] === 'string' ? [`--${option}`, String(values[option])] : []));
+  return Object.entries(STEP_OPTIONS).flatMap(([option, users]) => {
+    if (!users.includes(step)) return [];
+    const given = values[option];
+    const list = Array.isArray(given) ? given.map(String) : typeof given === 'string' ? [given] : [];
+    return list.flatMap((v) => [`--${option}`, v]);
+  });
 }
 
 export async function bootstrapCommand(argv: string[], steps: Step[], preload?: () => Promise<unknown>): Promise<number> {
-  const accepted = Object.fromEntries(Object.keys(STEP_OPTIONS).map((o) => [o, { type: 'string' as const }]));
+  const accepted = Object.fromEntries(Object.keys(STEP_OPTIONS).map((o) => [o, { type: 'string' as const, multiple: REPEATABLE.has(o) }]));
   const { common, values } = parseCommon(argv, { from: { type: 'string' }, ...accepted });
   requireInventory(common);
   const todo = stepsFrom(steps, typeof values.from === 'string' ? values.from : null);

@@ -12,8 +12,8 @@ import { renderTable } from './core/table.ts';
 import { readLock } from './images/lock.ts';
 import { planNode, platformOfDebianArch } from './import/plan.ts';
 import { IMPORT_PROBE, parseProbe } from './import/remote.ts';
-import { K3S_CNI_CONF_DIR } from './deploy/manifests.ts';
-import { conflistProblem } from './deploy/rollout.ts';
+import { CNI_NODE_PROBE, cniNodeProblems, parseCniNodeProbe } from './deploy/cni-node.ts';
+import type { LinkType } from './deploy/manifests.ts';
 import { loadInventory } from './inventory/load.ts';
 import { firstServer } from './k3s/config.ts';
 import { parseNodeList } from './k3s/ready.ts';
@@ -43,7 +43,7 @@ export function podsOn(node: string, list: PodList): string {
   return pods.length ? pods.map((p) => `${p.metadata?.name} ${state(p)}`).join(', ') : '-';
 }
 
-async function nodeRow(conn: Connection, lockEntries: Parameters<typeof planNode>[0]): Promise<{ images: string; cni: string }> {
+async function nodeRow(conn: Connection, lockEntries: Parameters<typeof planNode>[0], linkType: LinkType): Promise<{ images: string; cni: string }> {
   const probe = parseProbe((await conn.run(IMPORT_PROBE)).stdout);
   const platform = platformOfDebianArch(probe.arch);
   let images = 'k3s not installed';
@@ -53,9 +53,8 @@ async function nodeRow(conn: Connection, lockEntries: Parameters<typeof planNode
     const off = plan.actions.filter((a) => a.kind !== 'skip' && a.kind !== 'pin').map((a) => a.entry.name);
     images = `${present}/${plan.actions.length} present${off.length ? ` (missing or different: ${off.join(', ')})` : ''}`;
   }
-  const conf = await conn.run(sh`cat ${`${K3S_CNI_CONF_DIR}/00-meshnet.conflist`} 2>/dev/null || echo '<missing>'`);
-  const problem = conflistProblem(conf.stdout.trim() === '<missing>' ? null : conf.stdout);
-  return { images, cni: problem ? problem.replace(/^00-meshnet\.conflist /, '') : 'meshnet -> flannel' };
+  const problems = cniNodeProblems(parseCniNodeProbe((await conn.run(CNI_NODE_PROBE)).stdout), linkType);
+  return { images, cni: problems.length ? problems.join('; ') : `meshnet chained (${linkType})` };
 }
 
 export async function statusCommand(argv: string[]): Promise<number> {
@@ -82,7 +81,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
         const k = seen.find((s) => s.name === node.name);
         const k3s = k ? `${k.version ?? '?'} ${k.ready ? 'Ready' : 'NotReady'}` : k3sNodes.code === 0 ? 'not registered' : 'server unreachable';
         try {
-          const row = await nodeRow(await connections.get(node), lockEntries);
+          const row = await nodeRow(await connections.get(node), lockEntries, inventory.cni.linkType);
           rows.push([node.name, k3s, row.images, row.cni, podsOn(node.name, pods)]);
         } catch (err) {
           failed = true;

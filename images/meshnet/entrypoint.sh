@@ -1,32 +1,21 @@
 #!/bin/sh
-# Runs in the meshnetd DaemonSet pod on every node: installs the meshnet CNI
-# plugin into the node's CNI bin folder, puts meshnet in front of the node's own
-# CNI config (flannel on k3s) as 00-meshnet.conflist, then runs meshnetd.
-# CNI_BIN_DIR and CNI_CONF_DIR are where the manifest mounts k3s's host folders.
+# Runs in the meshnet DaemonSet pod on every node, as upstream's
+# docker/new-entrypoint.sh does (openconfig/kne third_party/meshnet at 577a223f):
+# install the CNI plugin, then run meshnetd, whose cni.Init() writes
+# 00-meshnet.conflist itself (flannel's plugin list with meshnet appended) into
+# its /etc/cni/net.d, which the manifest maps to k3s's CNI conf folder.
 set -eu
-bin_dir=${CNI_BIN_DIR:-/opt/cni/bin}
-conf_dir=${CNI_CONF_DIR:-/etc/cni/net.d}
 
-# Copy then rename: kubelet may exec the plugin at any moment.
-cp /meshnet "$bin_dir/.meshnet.new"
-mv -f "$bin_dir/.meshnet.new" "$bin_dir/meshnet"
+# Copy then rename: containerd may exec the plugin at any moment.
+cp /meshnet /opt/cni/bin/.meshnet.new
+mv -f /opt/cni/bin/.meshnet.new /opt/cni/bin/meshnet
 
-delegate=""
-for f in $(ls "$conf_dir" 2>/dev/null | sort); do
-  case "$f" in
-    00-meshnet.conflist) ;;
-    *.conflist|*.conf) delegate="$conf_dir/$f"; break ;;
-  esac
-done
-if [ -z "$delegate" ]; then
-  echo "meshnet: no CNI config in $conf_dir to delegate to (is flannel running?)" >&2
-  exit 1
+# meshnetd writes the link type into k3s's conf folder, but the plugin, run by
+# containerd on the host, reads the host's /etc/cni/net.d (mounted at
+# /host/etc/cni/net.d): written on every start, so it follows the manifest.
+if [ -d /host/etc/cni/net.d ]; then
+  printf '%s' "${INTER_NODE_LINK_TYPE:-VXLAN}" > /host/etc/cni/net.d/.meshnet-inter-node-link-type.new
+  mv -f /host/etc/cni/net.d/.meshnet-inter-node-link-type.new /host/etc/cni/net.d/meshnet-inter-node-link-type
 fi
-jq '{cniVersion: (.cniVersion // "0.3.1"), name: "meshnet",
-     plugins: [{type: "meshnet", name: "meshnet", ipam: {}, dns: {},
-                delegate: (if .plugins then .plugins[0] else . end)}]}' "$delegate" > "$conf_dir/.00-meshnet.conflist.new"
-mv -f "$conf_dir/.00-meshnet.conflist.new" "$conf_dir/00-meshnet.conflist"
-echo "meshnet: installed $bin_dir/meshnet; $conf_dir/00-meshnet.conflist delegates to $(basename "$delegate")"
-
-if [ "${1:-}" = "--install-only" ]; then exit 0; fi
+echo "meshnet: installed /opt/cni/bin/meshnet; link type ${INTER_NODE_LINK_TYPE:-VXLAN}; starting meshnetd"
 exec /meshnetd "$@"

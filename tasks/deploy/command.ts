@@ -6,7 +6,8 @@ import { connectionsFor } from '../core/node-command.ts';
 import { loadRecipe } from '../images/recipe.ts';
 import { loadInventory } from '../inventory/load.ts';
 import { firstServer } from '../k3s/config.ts';
-import { COMPONENTS, conflistTask, deployTask } from './deploy.ts';
+import { cniCheckTask } from './cni-node.ts';
+import { COMPONENTS, deployTask } from './deploy.ts';
 
 const EXTRA = {
   'rollout-timeout': { type: 'string', default: '300' },
@@ -36,7 +37,7 @@ export async function deployCommand(which: 'cni' | 'topo', argv: string[]): Prom
     const diagnosis = deployed.data.get(server.name)?.diagnosis;
     if (diagnosis) process.stdout.write(`\n${component.task}: diagnosis from ${server.name}\n${diagnosis}\n`);
     if (which === 'cni' && !anyFailed(outcomes) && !common.check) {
-      outcomes.push(...(await runOnNodes(conflistTask, selectNodes(inventory, common.limit), ctx)).outcomes);
+      outcomes.push(...(await runOnNodes(cniCheckTask, selectNodes(inventory, common.limit), ctx)).outcomes);
     }
   } finally {
     await connections.closeAll();

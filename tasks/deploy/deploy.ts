@@ -11,9 +11,10 @@ import { sh, type Command } from '../core/shell.ts';
 import type { NodeTask } from '../core/runner.ts';
 import type { Connection } from '../core/ssh.ts';
 import type { Inventory } from '../inventory/types.ts';
-import { manifestText, renderMeshnet, renderTopo, K3S_CNI_CONF_DIR, type ManifestInputs } from './manifests.ts';
-import { conflistProblem, rolloutOf } from './rollout.ts';
+import { cniBinDirOf, CONTAINERD_CONFIGS, manifestText, renderMeshnet, renderTopo, type ManifestInputs } from './manifests.ts';
+import { rolloutOf } from './rollout.ts';
 import { schemaProblems } from './validate.ts';
+import { parseNodeList, type NodeReadiness } from '../k3s/ready.ts';
 
 export const MANIFESTS_DIR = '/var/lib/rancher/k3s/server/manifests';
 
@@ -22,11 +23,13 @@ export interface Component {
   file: string;
   render: (inputs: ManifestInputs) => Record<string, unknown>[];
   workload: { kind: 'DaemonSet' | 'Deployment'; namespace: string; name: string };
+  /** Its manifests mount the node's CNI bin folder (meshnet installs its plugin there). */
+  usesCniBinDir: boolean;
 }
 
 export const COMPONENTS: Record<'cni' | 'topo', Component> = {
-  cni: { task: 'cni:deploy', file: `${MANIFESTS_DIR}/armlab-meshnet.yaml`, render: renderMeshnet, workload: { kind: 'DaemonSet', namespace: 'meshnet', name: 'meshnet' } },
-  topo: { task: 'topo:deploy', file: `${MANIFESTS_DIR}/armlab-k8s-topo.yaml`, render: renderTopo, workload: { kind: 'Deployment', namespace: 'default', name: 'k8s-topo' } },
+  cni: { task: 'cni:deploy', file: `${MANIFESTS_DIR}/armlab-meshnet.yaml`, render: renderMeshnet, workload: { kind: 'DaemonSet', namespace: 'meshnet', name: 'meshnet' }, usesCniBinDir: true },
+  topo: { task: 'topo:deploy', file: `${MANIFESTS_DIR}/armlab-k8s-topo.yaml`, render: renderTopo, workload: { kind: 'Deployment', namespace: 'default', name: 'k8s-topo' }, usesCniBinDir: false },
 };
 
 export interface DeployData {
@@ -43,13 +46,47 @@ export interface DeployOptions {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
-/** The text that would land on the server, validated; the installed k3s version decides the CNI paths. */
-export function renderComponent(c: Component, inv: Inventory, k3sVersion: string, images: DeployOptions['images']): string {
-  const objects = c.render({ k3sVersion, linkType: inv.cni.linkType, meshnetImage: images.meshnet, topoImage: images.topo });
+/** What the manifests depend on that only the cluster knows. */
+export interface ClusterFacts {
+  k3sVersion: string;
+  /** From the containerd config k3s generated on the first server (cniBinDirOf). */
+  cniBinDir: string;
+}
+
+/** The objects that would land on the server, validated. */
+function renderObjects(c: Component, inv: Inventory, facts: ClusterFacts, images: DeployOptions['images']): Record<string, unknown>[] {
+  const objects = c.render({ cniBinDir: facts.cniBinDir, linkType: inv.cni.linkType, meshnetImage: images.meshnet, topoImage: images.topo });
   const problems = schemaProblems(objects);
   if (problems.length) throw new Error(`rendered manifests fail the Kubernetes schemas: ${problems.join('; ')}`);
-  return manifestText(objects, `written by armlab ${c.task} for cluster ${inv.cluster} (k3s ${k3sVersion}); edit the inventory, not this file`);
+  return objects;
 }
+
+const headerOf = (c: Component, inv: Inventory, facts: ClusterFacts) => `written by armlab ${c.task} for cluster ${inv.cluster} (k3s ${facts.k3sVersion}); edit the inventory, not this file`;
+
+/** The text that would land on the server. */
+export function renderComponent(c: Component, inv: Inventory, facts: ClusterFacts, images: DeployOptions['images']): string {
+  return manifestText(renderObjects(c, inv, facts, images), headerOf(c, inv, facts));
+}
+
+/** The workload's nodeSelector among rendered objects. */
+function nodeSelectorOf(objects: Record<string, unknown>[], c: Component): Record<string, string> {
+  const w = objects.find((o) => o.kind === c.workload.kind) as { spec?: { template?: { spec?: { nodeSelector?: Record<string, string> } } } } | undefined;
+  return w?.spec?.template?.spec?.nodeSelector ?? {};
+}
+
+/**
+ * Pure: null when some node carries every label of the selector; otherwise why
+ * the workload can run nowhere (it would wait for its whole timeout).
+ */
+export function selectorProblem(selector: Record<string, string>, nodes: NodeReadiness[]): string | null {
+  const wanted = Object.entries(selector);
+  if (nodes.some((n) => wanted.every(([k, v]) => n.labels[k] === v))) return null;
+  const want = wanted.map(([k, v]) => `${k}=${v}`).join(',');
+  const have = nodes.map((n) => `${n.name} ${wanted.map(([k]) => `${k}=${n.labels[k] ?? '(none)'}`).join(',')}`).join('; ');
+  const arch = selector['kubernetes.io/arch'] === 'arm' ? ': a node is labelled arm only when it runs k3s-armhf, which k3s:install chooses for armhf userland (check the node with preflight, then re-run k3s:install)' : '';
+  return `no node matches nodeSelector ${want} (${have || 'no nodes'})${arch}`;
+}
+
 
 async function diagnose(conn: Connection, c: Component): Promise<string> {
   const { namespace, kind, name } = c.workload;
@@ -70,13 +107,17 @@ export interface DeployProbe {
   version: string | null;
   /** sha256 of the manifest file on the server ('' when there is none). */
   remoteSha256: string;
+  /** The CNI bin folder k3s's containerd config names, null when there is none yet. */
+  cniBinDir: string | null;
   /** The workload as `kubectl get -o json` printed it, null when it is missing or unreadable. */
   workloadJson: string | null;
 }
 
-/** The read-only deploy probe: k3s version, the manifest's digest and the workload, one round trip. */
+/** The read-only deploy probe: k3s version, the manifest's digest, containerd's CNI settings and the workload, one round trip. */
 export function deployProbe(c: Component): Command {
-  return sh`printf 'version=%s\\n' "$(k3s --version 2>/dev/null | head -n1)"; printf 'sha=%s\\n' "$(sha256sum ${c.file} 2>/dev/null | cut -d' ' -f1)"; printf '%s\\n' ${WORKLOAD_MARK}; ${getWorkload(c)} 2>/dev/null || true`;
+  return sh`printf 'version=%s\\n' "$(k3s --version 2>/dev/null | head -n1)"; printf 'sha=%s\\n' "$(sha256sum ${c.file} 2>/dev/null | cut -d' ' -f1)"
+for f in ${CONTAINERD_CONFIGS}; do if [ -f "$f" ]; then grep -A3 -F '.cni]' "$f" | sed 's/^/containerd=/'; break; fi; done
+printf '%s\\n' ${WORKLOAD_MARK}; ${getWorkload(c)} 2>/dev/null || true`;
 }
 
 function getWorkload(c: Component): Command {
@@ -96,9 +137,11 @@ export function parseDeployProbe(stdout: string): DeployProbe {
   } catch {
     /* missing (kubectl printed nothing) or cut off: polled again */
   }
+  const containerd = facts.split('\n').filter((l) => l.startsWith('containerd=')).map((l) => l.slice('containerd='.length)).join('\n');
   return {
     version: /^version=.*?(v\d+\.\d+\.\d+\+k3s\d+)/m.exec(facts)?.[1] ?? null,
     remoteSha256: /^sha=([0-9a-f]{64})$/m.exec(facts)?.[1] ?? '',
+    cniBinDir: cniBinDirOf(containerd),
     workloadJson,
   };
 }
@@ -109,16 +152,25 @@ export function deployTask(c: Component, opts: DeployOptions): NodeTask<DeployDa
     async run(node, conn, ctx, progress) {
       // One round trip on a re-run: the workload's state counts only when the file is left as it is.
       const probe = parseDeployProbe((await conn.run(deployProbe(c))).stdout);
-      const { version } = probe;
+      const { version, cniBinDir } = probe;
       if (!version) return { status: 'failed', reason: `${node.name} runs no k3s (run k3s:install first)` };
-      const text = renderComponent(c, ctx.inventory, version, opts.images);
+      if (!cniBinDir && c.usesCniBinDir) return { status: 'failed', reason: `${node.name}: no CNI bin_dir in k3s's containerd config (${CONTAINERD_CONFIGS.join(' or ')}); k3s writes it once its agent has started: wait for k3s:ready, or check that flannel is not disabled` };
+      const facts = { k3sVersion: version, cniBinDir: cniBinDir ?? '' };
+      const objects = renderObjects(c, ctx.inventory, facts, opts.images);
+      const text = manifestText(objects, headerOf(c, ctx.inventory, facts));
       const same = sha256(text) === probe.remoteSha256;
       if (ctx.check) return { status: same ? 'unchanged' : 'would change', reason: same ? `${c.file} up to date` : `would write ${c.file}`, data: { file: c.file, rollout: 'not checked (--check)' } };
+      const { kind, namespace, name } = c.workload;
+      // Not rolled out yet: make sure it can run somewhere before writing and waiting.
+      if (!(same && probe.workloadJson && rolloutOf(kind, probe.workloadJson).done)) {
+        const nodes = await conn.run(sh`k3s kubectl get nodes -o json`, { allowFailure: true });
+        const problem = nodes.code === 0 ? selectorProblem(nodeSelectorOf(objects, c), parseNodeList(nodes.stdout)) : null;
+        if (problem) return { status: 'failed', reason: `${kind} ${namespace}/${name} cannot roll out: ${problem}${same ? '' : `; ${c.file} not written`}`, data: { file: c.file, rollout: problem } };
+      }
       if (!same) {
         progress(`writing ${c.file}`);
         await conn.writeFile(c.file, text, 0o600);
       }
-      const { kind, namespace, name } = c.workload;
       const deadline = Date.now() + opts.rolloutTimeoutMs;
       let last = 'not found yet';
       let known = same ? probe.workloadJson : null;
@@ -142,14 +194,3 @@ export function deployTask(c: Component, opts: DeployOptions): NodeTask<DeployDa
     },
   };
 }
-
-/** After meshnet's rollout: every node has meshnet in front of flannel in k3s's CNI folder. */
-export const conflistTask: NodeTask<null> = {
-  id: 'cni:check',
-  appliesTo: (n) => n.role !== 'builder',
-  async run(node, conn) {
-    const out = await conn.run(sh`cat ${`${K3S_CNI_CONF_DIR}/00-meshnet.conflist`} 2>/dev/null || echo '<missing>'`);
-    const problem = conflistProblem(out.stdout.trim() === '<missing>' ? null : out.stdout);
-    return problem ? { status: 'failed', reason: `${problem} in ${K3S_CNI_CONF_DIR}` } : { status: 'unchanged', reason: `00-meshnet.conflist delegates to flannel` };
-  },
-};

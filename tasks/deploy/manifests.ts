@@ -11,10 +11,10 @@ import semver from 'semver';
 export type LinkType = 'VXLAN' | 'GRPC';
 
 export interface ManifestInputs {
-  /** The installed k3s version (vX.Y.Z+k3sN): it decides where CNI binaries live. */
-  k3sVersion: string;
+  /** The folder the node's containerd runs CNI plugins from (deploy reads it from the node; see cniBinDirOf). */
+  cniBinDir: string;
   linkType: LinkType;
-  /** Side-loaded images, e.g. armlab/meshnet:kne-082578e-1. */
+  /** Side-loaded images, e.g. armlab/meshnet:kne-577a223-1. */
   meshnetImage: string;
   topoImage: string;
 }
@@ -30,14 +30,50 @@ function template(path: string): Obj[] {
   return (loadAll(readFileSync(new URL(path, TEMPLATES), 'utf8')) as Obj[]).filter(Boolean);
 }
 
+/** k3s writes config-v3.toml with containerd 2 (from v1.31.6/v1.32.2), config.toml before: the first that exists is the node's. */
+export const CONTAINERD_CONFIGS = ['/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml', '/var/lib/rancher/k3s/agent/etc/containerd/config.toml'];
+
 /** k3s keeps flannel's CNI config here, not in /etc/cni/net.d. */
 export const K3S_CNI_CONF_DIR = '/var/lib/rancher/k3s/agent/etc/cni/net.d';
 
-/** From k3s 1.32 the CNI plugins live in data/cni; before, in the current data dir's bin. */
-export function k3sCniBinDir(k3sVersion: string): string {
+/** Where k3s keeps its CNI plugins when it writes no static folder: data/<hash>/bin, with data/current pointing at it. */
+const K3S_DATA_CURRENT_BIN = '/var/lib/rancher/k3s/data/current/bin';
+export const K3S_STATIC_CNI_BIN = '/var/lib/rancher/k3s/data/cni';
+
+/**
+ * The first patch release of each minor line with the static CNI bin folder
+ * (k3s PR #10868, in v1.32.0; backported in the 2024-10 releases, k3s issues
+ * #10928-#10931). Only a fallback for `render`, which has no node to ask:
+ * deploys read the folder from the containerd config k3s generated.
+ */
+const STATIC_CNI_BIN_SINCE: Record<string, string> = { '1.28': '1.28.15', '1.29': '1.29.10', '1.30': '1.30.6', '1.31': '1.31.2' };
+
+export function k3sCniBinDirFallback(k3sVersion: string): string {
   const v = semver.coerce(k3sVersion);
   if (!v) throw new Error(`cannot read a version from "${k3sVersion}"`);
-  return semver.gte(v, '1.32.0') ? '/var/lib/rancher/k3s/data/cni' : '/var/lib/rancher/k3s/data/current/bin';
+  const since = STATIC_CNI_BIN_SINCE[`${v.major}.${v.minor}`];
+  const isStatic = since ? semver.gte(v, since) : semver.gte(v, '1.32.0');
+  return isStatic ? K3S_STATIC_CNI_BIN : K3S_DATA_CURRENT_BIN;
+}
+
+/**
+ * The CNI bin folder named by the containerd config k3s generates
+ * (agent/etc/containerd/config.toml, or config-v3.toml for containerd 2): the
+ * `bin_dir` (or first of `bin_dirs`) of its `…cni]` table; null when absent.
+ */
+export function cniBinDirOf(containerdConfig: string): string | null {
+  let inCni = false;
+  for (const raw of containerdConfig.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('[')) {
+      inCni = /\.cni['"]?\]$/.test(line);
+      continue;
+    }
+    if (!inCni) continue;
+    const m = /^bin_dirs?\s*=\s*\[?\s*["']([^"']+)["']/.exec(line);
+    if (m) return m[1]!;
+  }
+  return null;
 }
 
 function podSpec(w: Obj): PodSpec {
@@ -56,14 +92,14 @@ function armNodesOnly(spec: PodSpec): void {
   spec.nodeSelector = { 'kubernetes.io/arch': 'arm' };
 }
 
-/** Upstream asks for 1G of memory: a Pi 3 has 1 GB in all. These fit beside k3s. */
+/** Upstream sizes for servers (meshnet asks for 1G, limit 10G): a Pi 3 has 1 GB in all. */
 function piSizedResources(spec: PodSpec, requests: { cpu: string; memory: string }, memoryLimit: string): void {
   for (const c of spec.containers) c.resources = { requests, limits: { memory: memoryLimit } };
 }
 
 /** k3s's CNI folders instead of /etc/cni/net.d and /opt/cni/bin. */
-function k3sCniPaths(spec: PodSpec, k3sVersion: string): void {
-  const paths: Record<string, string> = { 'cni-cfg': K3S_CNI_CONF_DIR, 'cni-bin': k3sCniBinDir(k3sVersion) };
+function k3sCniPaths(spec: PodSpec, cniBinDir: string): void {
+  const paths: Record<string, string> = { 'cni-cfg': K3S_CNI_CONF_DIR, 'cni-bin': cniBinDir };
   for (const v of spec.volumes ?? []) if (v.hostPath && paths[v.name]) v.hostPath.path = paths[v.name]!;
 }
 
@@ -93,8 +129,12 @@ export function renderMeshnet(inputs: ManifestInputs): Obj[] {
   const spec = podSpec(ds);
   useSideLoadedImage(spec, inputs.meshnetImage);
   armNodesOnly(spec);
+  // The request is what the scheduler books for a Go gRPC daemon with client-go
+  // watches on Topology objects (tens of MB); the limit caps a leak at a quarter
+  // of a 1 GB Pi, so the OOM killer takes meshnetd, not k3s. Not measured on the
+  // real meshnetd (its Go modules cannot be fetched here): see the README.
   piSizedResources(spec, { cpu: '50m', memory: '64Mi' }, '256Mi');
-  k3sCniPaths(spec, inputs.k3sVersion);
+  k3sCniPaths(spec, inputs.cniBinDir);
   linkType(spec, inputs.linkType);
   return objects.map((o) => sortKeys(o) as Obj);
 }

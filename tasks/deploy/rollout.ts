@@ -1,6 +1,5 @@
 /**
- * Pure: is a DaemonSet or Deployment rolled out (from `kubectl get -o json`),
- * and does a node's 00-meshnet.conflist put meshnet in front of flannel.
+ * Pure: is a DaemonSet or Deployment rolled out (from `kubectl get -o json`).
  */
 export interface Rollout {
   done: boolean;
@@ -29,18 +28,4 @@ export function rolloutOf(kind: 'DaemonSet' | 'Deployment', json: string): Rollo
     kind === 'DaemonSet' ? [s.desiredNumberScheduled ?? 0, s.numberReady ?? 0, s.updatedNumberScheduled ?? 0] : [w.spec?.replicas ?? 1, s.readyReplicas ?? 0, s.updatedReplicas ?? 0];
   const done = observed && want > 0 && ready === want && updated === want;
   return { done, summary: `${ready}/${want} ready, ${updated}/${want} updated${observed ? '' : ', spec change not yet seen by the controller'}` };
-}
-
-/** null when meshnet is first and delegates to flannel; otherwise what is wrong. */
-export function conflistProblem(text: string | null): string | null {
-  if (text === null) return '00-meshnet.conflist is missing (meshnet\'s pod writes it on the node)';
-  try {
-    const c = JSON.parse(text) as { plugins?: { type?: string; delegate?: { type?: string } }[] };
-    const first = c.plugins?.[0];
-    if (first?.type !== 'meshnet') return `00-meshnet.conflist's first plugin is ${first?.type ?? 'missing'}, not meshnet`;
-    if (first.delegate?.type !== 'flannel') return `00-meshnet.conflist delegates to ${first.delegate?.type ?? 'nothing'}, not flannel`;
-    return null;
-  } catch {
-    return '00-meshnet.conflist is not valid JSON';
-  }
 }

@@ -10,6 +10,7 @@ import { buildOne, type ImageResult } from './build.ts';
 import { builderEngine, enginePlatformOf, localEngine } from './engine.ts';
 import { readLock } from './lock.ts';
 import { prepareAll } from './prepare.ts';
+import { parseMirrorFlags, type SourceMirror } from './source-mirror.ts';
 import { buildOrder, crossRecipeProblems, dependenciesOf, listRecipes, loadRecipe, type Recipe } from './recipe.ts';
 
 const EXTRA = {
@@ -17,6 +18,7 @@ const EXTRA = {
   'docker-host': { type: 'string' },
   'images-dir': { type: 'string', default: 'images' },
   'patches-dir': { type: 'string', default: 'patches' },
+  'source-mirror': { type: 'string', multiple: true },
 } as const;
 
 /** The named recipes plus every base and stage image they need, in build order. */
@@ -48,8 +50,14 @@ export async function imagesBuildCommand(argv: string[]): Promise<number> {
   const dockerHost = typeof values['docker-host'] === 'string' ? values['docker-host'] : undefined;
   let engine = localEngine(dockerHost);
   let engineName = dockerHost ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
-  if (common.inventory && !dockerHost) {
-    const inventory = await loadInventory(common.inventory);
+  // --source-mirror flags first: on the same prefix they win over the inventory's.
+  const flagMirrors = parseMirrorFlags((values['source-mirror'] as string[] | undefined) ?? []);
+  const sourceMirrors: SourceMirror[] = [...flagMirrors];
+  const inventory = common.inventory ? await loadInventory(common.inventory) : null;
+  if (inventory) {
+    for (const [prefix, target] of Object.entries(inventory.images.sourceMirrors)) if (!flagMirrors.some((m) => m.prefix === prefix)) sourceMirrors.push({ prefix, target });
+  }
+  if (inventory && !dockerHost) {
     const builder = inventory.nodes.find((n) => n.name === inventory.images.builder);
     if (builder) {
       engine = await builderEngine(builder);
@@ -63,7 +71,7 @@ export async function imagesBuildCommand(argv: string[]): Promise<number> {
   const results: ImageResult[] = [];
   // Every source fetched and every patch applied before the first build.
   const buildPlatform = enginePlatformOf(version.Arch);
-  const prepared = await prepareAll(ordered, { buildArch: buildPlatform.debianArch, log }).catch((err) => {
+  const prepared = await prepareAll(ordered, { buildArch: buildPlatform.debianArch, log, sourceMirrors }).catch((err) => {
     process.stdout.write(`images:build: nothing built: ${reasonOf(err)}\n`);
     return null;
   });

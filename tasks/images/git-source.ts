@@ -44,11 +44,15 @@ export function pickTag(tags: string[], range: string): string | null {
   return best ? (versions.find((t) => semver.clean(t) === best) ?? null) : null;
 }
 
-export async function resolveGit(spec: GitSpec): Promise<GitSource> {
-  const dir = mirrorDir(spec.url);
+/** `from`: where to fetch (a source mirror of spec.url, or spec.url); spec.url stays the identity. */
+export async function resolveGit(spec: GitSpec, from = spec.url): Promise<GitSource> {
+  const dir = mirrorDir(from);
   if (!existsSync(join(dir, 'HEAD'))) {
     await mkdir(dir, { recursive: true });
-    await git(['clone', '--quiet', '--mirror', spec.url, dir]);
+    await git(['clone', '--quiet', '--mirror', from, dir]).catch(async (err: Error) => {
+      await rm(dir, { recursive: true, force: true });
+      throw new RefusalError(`${spec.url}: cannot clone${from === spec.url ? '' : ` its mirror ${from}`}: ${err.message.split('\n').pop()}; without a route to it, map it to a local copy with a source mirror (images.sourceMirrors in the inventory, or --source-mirror PREFIX=PATH)`);
+    });
   } else {
     await git(['--git-dir', dir, 'fetch', '--quiet', '--prune', '--tags', 'origin', '+refs/heads/*:refs/heads/*']);
   }
@@ -66,11 +70,11 @@ export async function resolveGit(spec: GitSpec): Promise<GitSource> {
 }
 
 /** Export the tree at `commit` (or its `path` folder) into `dest` (fresh). */
-export async function exportTree(spec: GitSpec, commit: string, dest: string): Promise<void> {
+export async function exportTree(spec: GitSpec, commit: string, dest: string, from = spec.url): Promise<void> {
   await rm(dest, { recursive: true, force: true });
   await mkdir(dest, { recursive: true });
   const treeish = spec.path ? `${commit}:${spec.path}` : commit;
-  const out = await $`git --git-dir ${mirrorDir(spec.url)} archive --format=tar ${treeish} | tar -x -C ${dest}`.nothrow();
+  const out = await $`git --git-dir ${mirrorDir(from)} archive --format=tar ${treeish} | tar -x -C ${dest}`.nothrow();
   if (out.exitCode !== 0) throw new RefusalError(`${spec.url}@${commit.slice(0, 12)}: cannot export ${spec.path ? `folder "${spec.path}"` : 'the tree'}: ${out.stderr.trim().split('\n')[0]}`);
 }
 

@@ -5,7 +5,7 @@
  * build then compiles with -mod=vendor and needs no network.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $ } from '../core/local.ts';
 import { RefusalError } from '../core/errors.ts';
@@ -20,9 +20,42 @@ mount -t proc proc "$rootfs/proc"
 exec chroot "$rootfs" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp GOTOOLCHAIN=local GOFLAGS=-mod=mod \\
   GOMODCACHE=/armlab-gomod GOCACHE=/tmp/armlab-gocache sh -c 'cd /armlab-src && go mod vendor'`;
 
+/** The `go` directive of a go.mod (the least Go that builds the module), null when absent. */
+export function goDirective(goMod: string): string | null {
+  return /^go\s+(\d+\.\d+(?:\.\d+)?)\s*$/m.exec(goMod)?.[1] ?? null;
+}
+
+/** `go1.27.0` / `go1.22` (a toolchain's VERSION file) → `1.27.0`, null when unreadable. */
+export function toolchainGoVersion(versionFile: string): string | null {
+  return /^go(\d+\.\d+(?:\.\d+)?)/.exec(versionFile.trim())?.[1] ?? null;
+}
+
+/** Pure: Go versions compared numerically (1.9 < 1.26; a missing patch is 0). */
+export function goVersionAtLeast(have: string, want: string): boolean {
+  const parts = (v: string) => v.split('.').map(Number);
+  const [h, w] = [parts(have), parts(want)];
+  for (let i = 0; i < 3; i++) if ((h[i] ?? 0) !== (w[i] ?? 0)) return (h[i] ?? 0) > (w[i] ?? 0);
+  return true;
+}
+
+/** The toolchain must provide at least the Go the module asks for, or the vendored build fails later with GOTOOLCHAIN=local. */
+async function checkGoVersion(tree: string, toolchainRootfs: string, toolchain: string): Promise<void> {
+  const want = goDirective(await readFile(join(tree, 'go.mod'), 'utf8'));
+  if (!want) return;
+  // Debian's /usr/lib/go links to go-1.NN; resolved inside the rootfs, never on this machine.
+  const link = await readlink(join(toolchainRootfs, 'usr/lib/go')).catch(() => 'go');
+  const versionFile = link.startsWith('/') ? join(toolchainRootfs, link, 'VERSION') : join(toolchainRootfs, 'usr/lib', link, 'VERSION');
+  const have = existsSync(versionFile) ? toolchainGoVersion(await readFile(versionFile, 'utf8')) : null;
+  if (!have) throw new RefusalError(`vendorGoModulesWith: cannot read the Go version of recipe "${toolchain}" (${versionFile})`);
+  if (!goVersionAtLeast(have, want)) {
+    throw new RefusalError(`${join(tree, 'go.mod')} asks for Go ${want}, but recipe "${toolchain}" provides Go ${have}: give that recipe a newer Go (images/${toolchain}/image.yaml), or pin an older upstream commit`);
+  }
+}
+
 export async function vendorGoModules(tree: string, toolchainRootfs: string, toolchain: string, log: (m: string) => void): Promise<void> {
   if (!existsSync(join(tree, 'go.mod'))) throw new RefusalError(`vendorGoModulesWith: ${tree} has no go.mod`);
   if (!existsSync(join(toolchainRootfs, 'usr/bin/go'))) throw new RefusalError(`vendorGoModulesWith: recipe "${toolchain}" has no /usr/bin/go (add golang-go to its debootstrap packages)`);
+  await checkGoVersion(tree, toolchainRootfs, toolchain);
   const modcache = join(sourcesCacheDir(), 'go-modules');
   for (const dir of [join(toolchainRootfs, 'armlab-src'), join(toolchainRootfs, 'armlab-gomod'), modcache]) await mkdir(dir, { recursive: true });
   if (!existsSync(join(toolchainRootfs, 'etc/resolv.conf'))) await writeFile(join(toolchainRootfs, 'etc/resolv.conf'), '');

@@ -10,6 +10,7 @@ import { run } from '../core/local.ts';
 import { debootstrapSource, debsSource, type RootfsSource } from './debian.ts';
 import { applyPatches, exportTree, patchDigest, resolveGit } from './git-source.ts';
 import { vendorGoModules } from './go-vendor.ts';
+import { fetchUrlOf, type SourceMirror } from './source-mirror.ts';
 import { imagesCacheDir } from './lock.ts';
 import type { Recipe } from './recipe.ts';
 import { fetchTarball, unpackTarball } from './tarball-source.ts';
@@ -27,6 +28,8 @@ export interface PrepareOptions {
   /** Debian architecture of the build engine, for build-machine (toolchain) recipes. */
   buildArch: string;
   log: (m: string) => void;
+  /** Where git and tarball sources are fetched from instead of upstream. */
+  sourceMirrors?: SourceMirror[];
 }
 
 async function linkOrCopy(from: string, to: string): Promise<void> {
@@ -61,8 +64,9 @@ async function prepareOne(recipe: Recipe, prepared: Map<string, Prepared>, opts:
   }
   const tree = join(contextDir, 'src');
   if (source.git) {
-    const git = await resolveGit(source.git);
-    await exportTree(source.git, git.commit, tree);
+    const from = fetchUrlOf(source.git.url, opts.sourceMirrors ?? []);
+    const git = await resolveGit(source.git, from);
+    await exportTree(source.git, git.commit, tree, from);
     await applyPatches(tree, recipe.patches, `${source.git.url}@${git.ref}`);
     identities.push(`${git.identity}${source.git.path ? `:${source.git.path}` : ''}`);
     const toolchain = source.git.vendorGoModulesWith;
@@ -73,7 +77,7 @@ async function prepareOne(recipe: Recipe, prepared: Map<string, Prepared>, opts:
     }
   }
   if (source.tarball) {
-    const tarball = await fetchTarball(source.tarball, opts.log);
+    const tarball = await fetchTarball(source.tarball, opts.log, fetchUrlOf(source.tarball.url, opts.sourceMirrors ?? []));
     await unpackTarball(tarball, tree);
     await applyPatches(tree, recipe.patches, source.tarball.url);
     identities.push(tarball.identity);

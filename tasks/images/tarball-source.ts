@@ -31,7 +31,10 @@ const urlKey = (url: string) => createHash('sha256').update(url).digest('hex').s
 
 async function download(url: string, to: string): Promise<void> {
   if (/^https?:\/\//.test(url)) {
-    const res = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(600_000) });
+    const res = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(600_000) }).catch((err: Error) => {
+      const cause = (err.cause as Error | undefined)?.message ?? err.message;
+      throw new RefusalError(`${url}: cannot download (${cause}); without a route to it, map it to a local copy with a source mirror (images.sourceMirrors in the inventory, or --source-mirror PREFIX=PATH)`);
+    });
     if (!res.ok || !res.body) throw new RefusalError(`${url}: download failed: HTTP ${res.status}`);
     await pipeline(Readable.fromWeb(res.body as Parameters<typeof Readable.fromWeb>[0]), createWriteStream(to));
     return;
@@ -41,16 +44,17 @@ async function download(url: string, to: string): Promise<void> {
   await pipeline(createReadStream(path), createWriteStream(to));
 }
 
-export async function fetchTarball(spec: TarballSpec, log: (m: string) => void): Promise<TarballSource> {
-  const dir = join(sourcesCacheDir(), `tarball-${urlKey(spec.url)}`);
+/** `from`: where to fetch (a source mirror of spec.url, or spec.url); spec.url stays the identity. */
+export async function fetchTarball(spec: TarballSpec, log: (m: string) => void, from = spec.url): Promise<TarballSource> {
+  const dir = join(sourcesCacheDir(), `tarball-${urlKey(from)}`);
   const file = join(dir, 'source.tar');
   const digestFile = join(dir, 'sha256');
   let sha256 = existsSync(file) ? (await readFile(digestFile, 'utf8').catch(() => '')).trim() : '';
   if (!sha256 || (spec.sha256 && sha256 !== spec.sha256)) {
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
-    log(`fetching ${spec.url}`);
-    await download(spec.url, `${file}.part`);
+    log(`fetching ${spec.url}${from === spec.url ? '' : ` from its mirror ${from}`}`);
+    await download(from, `${file}.part`);
     sha256 = await sha256OfFile(`${file}.part`);
     if (spec.sha256 && sha256 !== spec.sha256) {
       await rm(dir, { recursive: true, force: true });

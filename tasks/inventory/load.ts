@@ -30,6 +30,13 @@ function expandPath(p: string, baseDir: string, home: string): string {
   return isAbsolute(p) ? p : resolve(baseDir, p);
 }
 
+/** A URL as it is; a path made absolute, keeping a trailing slash (the prefix's rest is appended to it). */
+function mirrorTarget(to: string, baseDir: string, home: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(to)) return to;
+  const path = expandPath(to, baseDir, home);
+  return to.endsWith('/') && !path.endsWith('/') ? `${path}/` : path;
+}
+
 function normalize(raw: RawInventory, file: string, baseDir: string, home: string): Inventory {
   const c = raw.connection ?? {};
   const nodes: NodeSpec[] = raw.nodes.map((n) => ({
@@ -50,7 +57,12 @@ function normalize(raw: RawInventory, file: string, baseDir: string, home: strin
     cluster: raw.cluster,
     nodes,
     k3s: { version: raw.k3s?.version ?? DEFAULTS.k3sVersion, ...(raw.k3s?.mirror ? { mirror: raw.k3s.mirror } : {}), config: raw.k3s?.config ?? {} },
-    images: { ...(raw.images?.builder ? { builder: raw.images.builder } : {}), platform: 'linux/arm/v7' },
+    images: {
+      ...(raw.images?.builder ? { builder: raw.images.builder } : {}),
+      platform: 'linux/arm/v7',
+      // A target that is not a URL is a path, relative to the inventory like the key paths.
+      sourceMirrors: Object.fromEntries(Object.entries(raw.images?.sourceMirrors ?? {}).map(([prefix, to]) => [prefix, mirrorTarget(to, baseDir, home)])),
+    },
     cni: { linkType: raw.cni?.linkType ?? DEFAULTS.linkType },
   };
 }

@@ -88,8 +88,11 @@ export const imagesSchema = z.strictObject(
   {
     builder: label(NAME).optional(),
     platform: z.literal('linux/arm/v7', expect('"linux/arm/v7" (armlab builds armv7 hard-float images only)')).optional(),
+    sourceMirrors: z
+      .record(z.string().min(1), z.string(expect('a local path or URL to fetch from instead')).min(1, expect('a local path or URL to fetch from instead')), expect('a mapping of upstream URL prefix to a local path or URL'))
+      .optional(),
   },
-  expect('a mapping with builder, platform'),
+  expect('a mapping with builder, platform, sourceMirrors'),
 );
 
 export const cniSchema = z.strictObject(

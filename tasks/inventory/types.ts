@@ -21,6 +21,7 @@ export interface Inventory {
   cluster: string;
   nodes: NodeSpec[];
   k3s: { version: string; mirror?: string; config: Record<string, unknown> };
-  images: { builder?: string; platform: 'linux/arm/v7' };
+  /** sourceMirrors: upstream URL prefix → where to fetch from instead (paths relative to the inventory made absolute). */
+  images: { builder?: string; platform: 'linux/arm/v7'; sourceMirrors: Record<string, string> };
   cni: { linkType: 'VXLAN' | 'GRPC' };
 }

@@ -4,22 +4,42 @@
  * file names the expected hash. Pure.
  */
 export interface K3sAsset {
-  /** `uname -m` of the nodes that run it. */
+  /** The Debian architecture of the nodes' userland that runs it. */
   arch: string;
   binary: string;
   checksums: string;
 }
 
 const ASSETS: Record<string, K3sAsset> = {
-  armv7l: { arch: 'armv7l', binary: 'k3s-armhf', checksums: 'sha256sum-arm.txt' },
-  aarch64: { arch: 'aarch64', binary: 'k3s-arm64', checksums: 'sha256sum-arm64.txt' },
-  x86_64: { arch: 'x86_64', binary: 'k3s', checksums: 'sha256sum-amd64.txt' },
+  armhf: { arch: 'armhf', binary: 'k3s-armhf', checksums: 'sha256sum-arm.txt' },
+  arm64: { arch: 'arm64', binary: 'k3s-arm64', checksums: 'sha256sum-arm64.txt' },
+  amd64: { arch: 'amd64', binary: 'k3s', checksums: 'sha256sum-amd64.txt' },
 };
 
 export function assetFor(arch: string): K3sAsset {
   const asset = ASSETS[arch];
   if (!asset) throw new Error(`k3s has no release for architecture "${arch}" (supported: ${Object.keys(ASSETS).join(', ')})`);
   return asset;
+}
+
+const USERLAND_OF_KERNEL: Record<string, string> = { armv7l: 'armhf', aarch64: 'arm64', x86_64: 'amd64' };
+
+/** "armv7l/armhf"; "aarch64 kernel, armhf userland" when the two differ, as on a Pi 4 with 32-bit Pi OS. */
+export function describeArch(kernel: string, userland: string): string {
+  const natural = USERLAND_OF_KERNEL[kernel];
+  return natural && userland && userland !== 'unknown' && natural !== userland ? `${kernel} kernel, ${userland} userland` : `${kernel}/${userland}`;
+}
+
+/**
+ * Which k3s a node runs: decided by its userland, not its kernel. A Pi 4/400/CM4/5
+ * on 32-bit Raspberry Pi OS boots a 64-bit kernel (uname -m aarch64) under an armhf
+ * userland; k3s-armhf makes it a kubernetes.io/arch=arm node that takes the armv7
+ * images (k3s-arm64 would label it arm64, and no armv7 pod would land). Without
+ * dpkg the kernel decides.
+ */
+export function k3sArchOf(kernel: string, userland: string): string {
+  if (userland && userland !== 'unknown') return userland;
+  return USERLAND_OF_KERNEL[kernel] ?? kernel;
 }
 
 export const EXACT_VERSION = /^v\d+\.\d+\.\d+\+k3s\d+$/;

@@ -76,7 +76,10 @@ export function digest(text: string): string {
 
 /** install.sh's environment for one node; the token itself never appears (K3S_TOKEN_FILE). */
 export function installEnv(inv: Inventory, node: NodeSpec): Record<string, string> {
-  const env: Record<string, string> = { INSTALL_K3S_SKIP_DOWNLOAD: 'true', INSTALL_K3S_EXEC: node.role === 'server' ? 'server' : 'agent' };
+  // SKIP_START: the unit is Type=notify, so install.sh's own `systemctl restart`
+  // would block until the node is ready (forever for an agent that cannot join);
+  // k3s:install starts it without blocking and k3s:ready waits, bounded.
+  const env: Record<string, string> = { INSTALL_K3S_SKIP_DOWNLOAD: 'true', INSTALL_K3S_SKIP_START: 'true', INSTALL_K3S_EXEC: node.role === 'server' ? 'server' : 'agent' };
   if (node.role === 'agent') {
     env.K3S_URL = serverUrl(inv);
     env.K3S_TOKEN_FILE = TOKEN_FILE;

@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { RemoteCommandError } from '../core/errors.ts';
 import type { NodeTask } from '../core/runner.ts';
+import type { Connection } from '../core/ssh.ts';
 import { Raw, Secret, sh } from '../core/shell.ts';
 import type { Inventory, NodeSpec } from '../inventory/types.ts';
 import { CONFIG_PATH, configText, digest, INSTALL_RECORD, installEnv, needsToken, renderConfig, TOKEN_FILE } from './config.ts';
@@ -40,6 +41,20 @@ export interface InstallInputs {
 
 export function installRecord(inv: Inventory, node: NodeSpec, scriptSha256: string): string {
   return digest(JSON.stringify({ env: installEnv(inv, node), script: scriptSha256 }));
+}
+
+/** Until the unit is started (active, or activating: a notify unit not yet ready), failing at once on 'failed'. */
+async function waitForStart(conn: Connection, nodeName: string, service: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = (await conn.run(sh`systemctl is-active ${service}`, { allowFailure: true })).stdout.trim();
+    if (state === 'active' || state === 'activating') return;
+    if (state === 'failed' || Date.now() > deadline) {
+      const journal = await conn.run(sh`journalctl -u ${service} -n 15 --no-pager 2>&1 || true`, { allowFailure: true });
+      throw new RemoteCommandError(nodeName, `systemctl is-active ${service}`, 3, journal.stdout, `${service} is ${state}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 export function installNodeTask(inputs: () => InstallInputs): NodeTask<K3sFacts> {
@@ -82,25 +97,19 @@ export function installNodeTask(inputs: () => InstallInputs): NodeTask<K3sFacts>
       }
       if (plan.writeConfig) await conn.writeFile(CONFIG_PATH, config, 0o600);
 
-      let restartedByInstall = false;
       if (plan.runInstall) {
         progress(`running install.sh (${plan.service})`);
         await conn.writeFile(INSTALL_SCRIPT_ON_NODE, await readFile(artifacts.installScript), 0o755);
         // Exported by the shell (builtins), so the values never appear in argv.
         const exports = Object.entries(installEnv(inv, node)).map(([k, v]) => sh`export ${new Raw(k)}=${v}`.text).join('\n');
-        const out = await conn.run(sh`${new Raw(exports)}\nsh ${INSTALL_SCRIPT_ON_NODE}`);
-        restartedByInstall = !out.stdout.includes('No change detected so skipping service start');
+        await conn.run(sh`${new Raw(exports)}\nsh ${INSTALL_SCRIPT_ON_NODE}`);
         await conn.writeFile(INSTALL_RECORD, `${record}\n`, 0o600);
       }
-      if ((plan.restartForChanges || plan.start) && !restartedByInstall) {
-        progress(`restarting ${plan.service}`);
-        await conn.run(sh`systemctl restart ${plan.service}`);
-      }
-      const active = await conn.run(sh`systemctl is-active ${plan.service}`, { allowFailure: true });
-      if (active.stdout.trim() !== 'active') {
-        const journal = await conn.run(sh`journalctl -u ${plan.service} -n 15 --no-pager 2>&1 || true`, { allowFailure: true });
-        throw new RemoteCommandError(node.name, `systemctl is-active ${plan.service}`, active.code, journal.stdout, `${plan.service} is ${active.stdout.trim()}`);
-      }
+      // install.sh ran with INSTALL_K3S_SKIP_START and notices no config or token change: (re)start here, without
+      // blocking on the Type=notify unit (a restart returns only once k3s is ready); k3s:ready waits, bounded.
+      progress(`starting ${plan.service}`);
+      await conn.run(sh`systemctl restart --no-block ${plan.service}`);
+      await waitForStart(conn, node.name, plan.service);
       return { status: 'changed', reason: plan.reasons.join('; '), data: facts };
     },
   };

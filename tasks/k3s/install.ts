@@ -14,6 +14,7 @@ import type { Connections } from '../core/ssh.ts';
 import { loadInventory } from '../inventory/load.ts';
 import type { NodeSpec } from '../inventory/types.ts';
 import { firstServer, SERVER_TOKEN_PATH } from './config.ts';
+import { describeArch } from './artifacts.ts';
 import { ensureArtifacts, type K3sArtifacts } from './download.ts';
 import { installNodeTask } from './install-node.ts';
 import { prepTask } from './prep.ts';
@@ -37,7 +38,7 @@ const probeTask: NodeTask<K3sFacts> = {
   id: 'k3s:probe',
   async run(_node, conn) {
     const facts = parseK3sProbe((await conn.run(K3S_PROBE)).stdout);
-    return { status: 'unchanged', reason: `${facts.arch}, ${facts.version ? `k3s ${facts.version}` : 'no k3s'}${facts.unit ? ` (${facts.unit} ${facts.active[facts.unit] || 'inactive'})` : ''}`, data: facts };
+    return { status: 'unchanged', reason: `${describeArch(facts.kernelArch, facts.arch)} (k3s for ${facts.arch}), ${facts.version ? `k3s ${facts.version}` : 'no k3s'}${facts.unit ? ` (${facts.unit} ${facts.active[facts.unit] || 'inactive'})` : ''}`, data: facts };
   },
 };
 

@@ -47,7 +47,8 @@ export function planNode(node: NodeSpec, facts: K3sFacts, want: Desired): NodePl
   else if (runInstall) reasons.push(facts.unit ? 'install.sh environment changed' : `run install.sh (${service})`);
   const installed = facts.unit === service;
   const restartForChanges = installed && (uploadBinary || writeConfig || writeToken);
-  const start = !uploadBinary && !writeConfig && !writeToken && !runInstall && facts.active[service] !== 'active';
+  // 'activating': a Type=notify unit started, not yet ready (an agent still joining): k3s:ready waits for it.
+  const start = !uploadBinary && !writeConfig && !writeToken && !runInstall && !['active', 'activating'].includes(facts.active[service]);
   if (start) reasons.push(`${service} is ${facts.active[service] || 'not running'}; start it`);
   if (reasons.length === 0) reasons.push(`k3s ${want.tag} installed, config unchanged, ${service} active`);
   return { service, uploadBinary, writeConfig, writeToken, runInstall, restartForChanges, start, reasons };

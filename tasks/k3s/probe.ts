@@ -4,7 +4,7 @@
  */
 import { sh, type Command } from '../core/shell.ts';
 import { KERNEL_FACTS, KV_FUNCTION, parseProbe } from '../preflight/probe.ts';
-import { parseK3sVersion } from './artifacts.ts';
+import { k3sArchOf, parseK3sVersion } from './artifacts.ts';
 import { CMDLINE_FILES } from './cmdline.ts';
 import { CONFIG_PATH, INSTALL_RECORD, SERVER_TOKEN_PATH, TOKEN_FILE } from './config.ts';
 
@@ -25,7 +25,8 @@ if [ -n "$tok" ]; then sums=$(sha256sum /usr/local/bin/k3s ${CONFIG_PATH} ${TOKE
 else sums=$(sha256sum /usr/local/bin/k3s ${CONFIG_PATH} ${TOKEN_FILE} 2>/dev/null || true); fi
 tok=''
 sum_of() { REPLY=''; local line; while IFS= read -r line; do if [[ $line == *"  $1" ]]; then REPLY=\${line%% *}; fi; done <<< "$sums"; }
-kv arch "$(uname -m)"
+kv kernel_arch "$(uname -m)"
+kv userland_arch "$(dpkg --print-architecture 2>/dev/null || true)"
 v=''
 if [ -x /usr/local/bin/k3s ]; then v=$(/usr/local/bin/k3s --version 2>/dev/null || true); fi
 kv version "\${v%%$'\\n'*}"
@@ -64,7 +65,10 @@ kv iptables_alternative "$(readlink /etc/alternatives/iptables 2>/dev/null || tr
 `;
 
 export interface K3sFacts {
+  /** The k3s release's architecture, chosen by userland (k3sArchOf): armhf, arm64, amd64. */
   arch: string;
+  /** `uname -m`, for messages (an aarch64 kernel may run an armhf userland). */
+  kernelArch: string;
   version: string | null;
   binarySha256: string;
   configSha256: string;
@@ -94,7 +98,8 @@ export function parseK3sProbe(stdout: string): K3sFacts {
   const f = parseProbe(stdout);
   const unit = f.unit_k3s === 'present' ? 'k3s' : f['unit_k3s-agent'] === 'present' ? 'k3s-agent' : null;
   return {
-    arch: f.arch ?? '',
+    arch: k3sArchOf(f.kernel_arch ?? '', f.userland_arch ?? ''),
+    kernelArch: f.kernel_arch ?? '',
     version: parseK3sVersion(f.version ?? ''),
     binarySha256: f.binary_sha256 ?? '',
     configSha256: f.config_sha256 ?? '',

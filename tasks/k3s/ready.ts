@@ -11,10 +11,11 @@ export interface NodeReadiness {
   name: string;
   ready: boolean;
   version: string | null;
+  labels: Record<string, string>;
 }
 
 interface NodeList {
-  items?: { metadata?: { name?: string }; status?: { conditions?: { type?: string; status?: string }[]; nodeInfo?: { kubeletVersion?: string } } }[];
+  items?: { metadata?: { name?: string; labels?: Record<string, string> }; status?: { conditions?: { type?: string; status?: string }[]; nodeInfo?: { kubeletVersion?: string } } }[];
 }
 
 export function parseNodeList(json: string): NodeReadiness[] {
@@ -23,6 +24,7 @@ export function parseNodeList(json: string): NodeReadiness[] {
     name: item.metadata?.name ?? '',
     ready: item.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
     version: item.status?.nodeInfo?.kubeletVersion ?? null,
+    labels: item.metadata?.labels ?? {},
   }));
 }
 

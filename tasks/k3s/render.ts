@@ -9,6 +9,7 @@ import { loadInventory } from '../inventory/load.ts';
 import type { Inventory, NodeSpec } from '../inventory/types.ts';
 import { COMPONENTS, renderComponent } from '../deploy/deploy.ts';
 import { recipeImages } from '../deploy/command.ts';
+import { k3sCniBinDirFallback } from '../deploy/manifests.ts';
 import { CONFIG_PATH, configText, firstServer, installEnv, needsToken, renderConfig, TOKEN_FILE } from './config.ts';
 
 export function renderNode(inv: Inventory, node: NodeSpec): string {
@@ -30,8 +31,14 @@ async function renderManifests(inventory: Inventory): Promise<string> {
     return `# ${server.name}: the meshnet and k8s-topo manifests depend on the installed k3s version; k3s.version is the channel "${inventory.k3s.version}", so they are rendered at deploy time\n`;
   }
   const images = await recipeImages('images');
+  // No node to ask: the CNI bin folder is what this k3s release is known to use;
+  // cni:deploy reads it from the containerd config k3s generated instead.
+  const facts = { k3sVersion: inventory.k3s.version, cniBinDir: k3sCniBinDirFallback(inventory.k3s.version) };
   return [COMPONENTS.cni, COMPONENTS.topo]
-    .map((c) => `# ${server.name} ${c.file} (mode 0600, ${c.task})\n${renderComponent(c, inventory, inventory.k3s.version, images)}`)
+    .map((c) => {
+      const note = c.usesCniBinDir ? ` (CNI bin folder ${facts.cniBinDir} assumed for k3s ${facts.k3sVersion}; cni:deploy reads it from the node)` : '';
+      return `# ${server.name} ${c.file} (mode 0600, ${c.task})${note}\n${renderComponent(c, inventory, facts, images)}`;
+    })
     .join('---\n');
 }
 

@@ -2,6 +2,7 @@
  * Pure judgement of probe facts: each check is ok, a warning (something a
  * later task fixes, e.g. swap) or a failure (armlab cannot serve this node).
  */
+import { describeArch } from '../k3s/artifacts.ts';
 import type { NodeSpec } from '../inventory/types.ts';
 import type { Facts } from './probe.ts';
 
@@ -76,12 +77,13 @@ export function evaluate(node: NodeSpec, facts: Facts, clock: Clock): Check[] {
   const userland = facts.userland_arch ?? '?';
   const elf = floatAbiOf(facts.elf_header ?? '');
   const needsArmhf = node.role !== 'builder';
+  const arch = describeArch(kernel, userland);
   if (userland === 'armel' || elf.abi === 'soft') {
-    add('arch', 'fail', `${kernel}/${userland}`, 'soft-float (armel) userland: armlab builds armv7 hard-float (armhf) images, which cannot run here; reinstall with Raspberry Pi OS (32-bit, armhf)');
+    add('arch', 'fail', arch, 'soft-float (armel) userland: armlab builds armv7 hard-float (armhf) images, which cannot run here; reinstall with Raspberry Pi OS (32-bit, armhf)');
   } else if (needsArmhf && userland !== 'armhf') {
-    add('arch', 'fail', `${kernel}/${userland}`, `userland is ${userland}, not armhf: armlab's images are linux/arm/v7 hard-float and k3s would run ${userland} images beside them; use Raspberry Pi OS (32-bit, armhf)`);
+    add('arch', 'fail', arch, `userland is ${userland}, not armhf: armlab's images are linux/arm/v7 hard-float and k3s would run ${userland} images beside them; use Raspberry Pi OS (32-bit, armhf)`);
   } else {
-    add('arch', 'ok', `${kernel}/${userland}`);
+    add('arch', 'ok', arch);
   }
   add('float', elf.abi === 'soft' ? 'fail' : 'ok', elf.abi === 'n/a' ? `n/a (${elf.machine})` : elf.abi);
 

@@ -3,7 +3,11 @@
 # the air-gap contract in shared/reference/k3s-contract.md (order of steps,
 # init-system check, role from INSTALL_K3S_EXEC/K3S_URL, files written, env
 # file 0600 with K3S_*/CONTAINERD_*/*_PROXY, restart only on a changed
-# binary/unit/env or INSTALL_K3S_FORCE_RESTART) and nothing more.
+# binary/unit/env or INSTALL_K3S_FORCE_RESTART) and nothing more. Its unit is
+# Type=notify with TimeoutStartSec=0, as k3s-io/k3s install.sh (0136cf25)
+# create_systemd_service_file writes it: a start or restart returns only once
+# k3s says it is ready, so an agent that cannot join blocks it, as on real Pis.
+# (NotifyAccess=all: the stand-in is a script, which signals through systemd-notify.)
 set -e
 
 info() { echo '[INFO] ' "$@"; }
@@ -136,7 +140,9 @@ After=network-online.target
 WantedBy=multi-user.target
 
 [Service]
-Type=exec
+Type=notify
+NotifyAccess=all
+TimeoutStartSec=0
 EnvironmentFile=-/etc/default/%N
 EnvironmentFile=-/etc/sysconfig/%N
 EnvironmentFile=-${FILE_K3S_ENV}

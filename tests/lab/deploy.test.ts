@@ -1,10 +1,9 @@
 /**
- * cni:deploy and topo:deploy against a 2-host armhf lab with the k3s STAND-IN.
- * The stand-in sees what lands in its auto-deploy folder but has no kubelet:
- * workloads never become ready there, so these tests cover the manifests
- * landing (exact content, written only when different) and the bounded
- * rollout wait with its diagnosis. A successful rollout and the CNI config
- * check are unit-tested only (tests/unit/manifests.test.ts).
+ * cni:deploy and topo:deploy against a 3-host armhf lab with the k3s STAND-IN,
+ * with no image or fixture images that cannot start: the manifests landing
+ * (exact content, written only when different), the bounded rollout wait with
+ * its diagnosis, bootstrap --from and status. Successful rollouts and the CNI
+ * check on real meshnet images are in images-upstream.test.ts.
  */
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
@@ -38,7 +37,7 @@ describe('cni:deploy and topo:deploy (lab of 3 armhf hosts, k3s stand-in)', { ti
       conn.close();
     }
   }
-  const expected = async (which: 'cni' | 'topo') => renderComponent(COMPONENTS[which], await loadInventory(inv), V1, await recipeImages('images'));
+  const expected = async (which: 'cni' | 'topo') => renderComponent(COMPONENTS[which], await loadInventory(inv), { k3sVersion: V1, cniBinDir: '/var/lib/rancher/k3s/data/cni' }, await recipeImages('images'));
 
   before(async () => {
     lab = await startTestLab([
@@ -64,14 +63,14 @@ describe('cni:deploy and topo:deploy (lab of 3 armhf hosts, k3s stand-in)', { ti
     assert.match(r.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 12s: 0\/3 ready, [0-3]\/3 updated; \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-meshnet\.yaml written$/m);
     // No image imported yet: the pods cannot start, and the diagnosis says why.
     assert.match(r.stdout, /^cni:deploy: diagnosis from pi1\n== pods in meshnet\nNAME\tREADY\tSTATUS\tRESTARTS\tNODE\n(meshnet-pi[1-3]\t0\/1\tErrImagePull\t0\tpi[1-3]\n)+== recent events in meshnet\n/m);
-    assert.match(r.stdout, /^Warning\tErrImagePull\tpod\/meshnet-pi[1-3]\timage docker\.io\/armlab\/meshnet:kne-082578e-1 is not in containerd \(k8s\.io\) and the stand-in has no registry to pull from$/m);
+    assert.match(r.stdout, /^Warning\tErrImagePull\tpod\/meshnet-pi[1-3]\timage docker\.io\/armlab\/meshnet:kne-577a223-1 is not in containerd \(k8s\.io\) and the stand-in has no registry to pull from$/m);
     assert.match(r.stdout, /== log tail of daemonset\/meshnet\n/);
     assert.doesNotMatch(r.stdout, /cni:check/, 'no node check before a rollout');
     const onNode = await onServer(sh`stat -c '%a' /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml; cat /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`);
     const [mode, ...text] = onNode.split('\n');
     assert.equal(mode, '600');
     assert.equal(text.join('\n'), await expected('cni'));
-    assert.match(text.join('\n'), /image: armlab\/meshnet:kne-082578e-1\n\s+imagePullPolicy: IfNotPresent/);
+    assert.match(text.join('\n'), /image: armlab\/meshnet:kne-577a223-1\n\s+imagePullPolicy: IfNotPresent/);
     const rendered = await armlab(['render', '--inventory', inv], { env: env() });
     assert.ok(rendered.stdout.includes(text.join('\n')), 'render prints what cni:deploy wrote');
   });
@@ -137,7 +136,13 @@ describe('cni:deploy and topo:deploy (lab of 3 armhf hosts, k3s stand-in)', { ti
     for (const node of ['pi1', 'pi2', 'pi3']) {
       // As kubectl's STATUS column has it: the crash-looping pods' reason, not their flipping phase.
       const pods = node === 'pi1' ? 'k8s-topo-pi1 CrashLoopBackOff, meshnet-pi1 CrashLoopBackOff' : `meshnet-${node} CrashLoopBackOff`;
-      assert.match(status.stdout, new RegExp(`^${node}\\s+v1\\.31\\.12\\+k3s1 Ready\\s+2/2 present\\s+is missing \\(meshnet's pod writes it on the node\\)\\s+${pods}$`, 'm'));
+      // Nothing of meshnet on the node (its pod never ran), and the inventory now asks for GRPC: each said.
+      const cni = [
+        "00-meshnet\\.conflist is missing \\(meshnetd writes it when it starts; meshnetd is not running here\\)",
+        "meshnet plugin missing from /var/lib/rancher/k3s/data/cni, where k3s's containerd runs CNI plugins",
+        "/etc/cni/net\\.d/meshnet-inter-node-link-type is missing, the inventory says GRPC: the plugin would use VXLAN \\(meshnet's pod writes it when it starts\\)",
+      ].join('; ');
+      assert.match(status.stdout, new RegExp(`^${node}\\s+v1\\.31\\.12\\+k3s1 Ready\\s+2/2 present\\s+${cni}\\s+${pods}$`, 'm'));
     }
   });
 });

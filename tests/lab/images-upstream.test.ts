@@ -13,8 +13,9 @@
 import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { dump, load } from 'js-yaml';
 import { after, before, describe, test } from 'node:test';
-import { run } from '../../tasks/core/local.ts';
+import { $, run } from '../../tasks/core/local.ts';
 import { sh, type Command } from '../../tasks/core/shell.ts';
 import { Connection } from '../../tasks/core/ssh.ts';
 import { inspectArchive } from '../../tasks/images/archive.ts';
@@ -23,8 +24,8 @@ import { loadInventory } from '../../tasks/inventory/load.ts';
 import { floatAbiOf } from '../../tasks/preflight/evaluate.ts';
 import { startEngine, type TestEngine } from '../helpers/docker.ts';
 import { startMirror, useMirror, type Mirror } from '../helpers/k3s-mirror.ts';
-import { armlab, makeTestDir, startTestLab, type TestLab } from '../helpers/lab.ts';
-import { fixtureRecipes, recipeWithSource } from '../helpers/upstream.ts';
+import { armlab, makeTestDir, startTestLab, waitFor, type TestLab } from '../helpers/lab.ts';
+import { fixtureRecipes, mirrorFlags, recipeWithSource } from '../helpers/upstream.ts';
 
 const V1 = 'v1.31.12+k3s1';
 const NODES = ['pi1', 'pi2', 'pi3'];
@@ -37,8 +38,9 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
   let work: string;
   let imagesDir: string;
   const env = () => ({ ...process.env, ARMLAB_IMAGES_CACHE: join(work, 'cache') });
+  let mirrors: Record<string, string>;
   const build = (images: string) =>
-    armlab(['images:build', '--docker-host', engine.host, '--images-dir', imagesDir, '--patches-dir', join(work, 'patches'), '--images', images], { timeoutMs: 2_000_000, env: env() });
+    armlab(['images:build', '--docker-host', engine.host, '--images-dir', imagesDir, '--patches-dir', join(work, 'patches'), ...mirrorFlags(mirrors), '--images', images], { timeoutMs: 2_000_000, env: env() });
   const lock = async () => JSON.parse(await readFile(join(work, 'cache', 'images.lock.json'), 'utf8')) as LockFile;
   const row = (out: string, image: string) => out.split('\n').find((l) => l.startsWith(`${image} `)) ?? '';
   const docker = (args: string[]) => run`/usr/bin/docker -H ${engine.host} ${args}`;
@@ -46,7 +48,7 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
 
   before(async () => {
     work = await makeTestDir();
-    ({ imagesDir, tarball } = await fixtureRecipes(work));
+    ({ imagesDir, tarball, mirrors } = await fixtureRecipes(work));
     engine = await startEngine();
   });
 
@@ -59,8 +61,8 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
     const r = await build('meshnet,k8s-topo,quagga');
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(row(r.stdout, 'armlab/golang:sid-1'), /\s+built\s+never built; amd64 \(build machine\), \/usr\/bin\/go x86-64, [\d.]+ MB archive$/);
-    assert.match(row(r.stdout, 'armlab/meshnet:kne-082578e-1'), /\s+built\s+never built; arm\/v7, \/meshnetd ARM EABI5 hard-float \(Go, GOARM=7\), [\d.]+ MB archive$/);
-    for (const image of ['armlab/meshnet:kne-082578e-1', 'armlab/k8s-topo:4e517be-1', 'armlab/quagga:1.2.4-1']) {
+    assert.match(row(r.stdout, 'armlab/meshnet:kne-577a223-1'), /\s+built\s+never built; arm\/v7, \/meshnetd ARM EABI5 hard-float \(Go, GOARM=7\), [\d.]+ MB archive$/);
+    for (const image of ['armlab/meshnet:kne-577a223-1', 'armlab/k8s-topo:4e517be-1', 'armlab/quagga:1.2.4-1']) {
       if (!image.includes('meshnet')) assert.match(row(r.stdout, image), /\s+built\s+never built; arm\/v7, \/\S+ ARM EABI5 hard-float, [\d.]+ MB archive$/);
       const info = await engine.docker.getImage(image).inspect();
       assert.equal(`${info.Os}/${info.Architecture}/${(info as { Variant?: string }).Variant}`, 'linux/arm/v7');
@@ -79,23 +81,40 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
     }
   });
 
-  test('meshnet: the binaries run on armv7; the entrypoint installs the plugin and a conflist delegating to flannel', async () => {
-    // meshnetd is a daemon: still serving when `timeout` stops it (exit 124).
-    const out = await docker(['run', '--rm', '--network', 'none', '--entrypoint', '/bin/sh', 'armlab/meshnet:kne-082578e-1', '-c', 'timeout 5 /meshnetd; echo "exit $?"']);
-    assert.equal(out.split('\n').filter((l) => !l.startsWith('WARNING')).join('\n'), 'meshnetd linux/arm link=vxlan\nexit 124');
-    const conf = join(work, 'node', 'net.d');
-    const bin = join(work, 'node', 'bin');
-    await mkdir(conf, { recursive: true });
-    await mkdir(bin, { recursive: true });
+  test("meshnet: meshnetd (fixture of kne's) chains meshnet after flannel itself, exits 1 without a config, leaves its files when stopped; the entrypoint keeps the host's link type in step", async () => {
+    const image = 'armlab/meshnet:kne-577a223-1';
+    const node = join(work, 'node');
+    const [conf, bin, host] = ['net.d', 'bin', 'host-net.d'].map((d) => join(node, d)) as [string, string, string];
+    for (const d of [conf, bin, host]) await mkdir(d, { recursive: true });
+    const mounts = ['-v', `${conf}:/etc/cni/net.d`, '-v', `${bin}:/opt/cni/bin`, '-v', `${host}:/host/etc/cni/net.d`];
+    // No CNI config yet (flannel not started): meshnetd's Init fails and it exits 1, as upstream's main does.
+    const none = await $`/usr/bin/docker -H ${engine.host} run --rm --network none ${mounts} ${image}`.nothrow();
+    assert.equal(none.exitCode, 1, none.stdout + none.stderr);
+    assert.match(none.stderr, /Failed to initialise CNI plugin: no net configurations found in \/etc\/cni\/net\.d/);
     const flannel = { name: 'cbr0', cniVersion: '1.0.0', plugins: [{ type: 'flannel', delegate: { hairpinMode: true, forceAddress: true, isDefaultGateway: true } }, { type: 'portmap', capabilities: { portMappings: true } }] };
     await writeFile(join(conf, '10-flannel.conflist'), JSON.stringify(flannel));
-    const install = await docker(['run', '--rm', '--network', 'none', '-v', `${conf}:/etc/cni/net.d`, '-v', `${bin}:/opt/cni/bin`, 'armlab/meshnet:kne-082578e-1', '--install-only']);
-    assert.match(install, /meshnet: installed \/opt\/cni\/bin\/meshnet; \/etc\/cni\/net\.d\/00-meshnet\.conflist delegates to 10-flannel\.conflist/);
-    const conflist = JSON.parse(await readFile(join(conf, '00-meshnet.conflist'), 'utf8'));
-    assert.deepEqual(conflist, { cniVersion: '1.0.0', name: 'meshnet', plugins: [{ type: 'meshnet', name: 'meshnet', ipam: {}, dns: {}, delegate: flannel.plugins[0] }] });
-    const plugin = await readFile(join(bin, 'meshnet'));
-    assert.equal(floatAbiOf(hex(plugin.subarray(0, 64))).machine, 'arm');
-    assert.match(plugin.toString('latin1'), /\tGOARM=7\n/);
+    const name = `armlab-meshnetd-${process.pid}`;
+    await docker(['run', '-d', '--name', name, '--network', 'none', '-e', 'INTER_NODE_LINK_TYPE=GRPC', ...mounts, image]);
+    try {
+      const conflist = join(conf, '00-meshnet.conflist');
+      const parses = async () => { try { return JSON.parse(await readFile(conflist, 'utf8')) as unknown; } catch { return null; } };
+      await waitFor('meshnetd to write 00-meshnet.conflist', parses, 60_000, 200);
+      // Init's output: the chained config's own keys, cniVersion 0.3.0, meshnet appended; tab-indented, keys sorted, no newline.
+      const chained = { cniVersion: '0.3.0', name: 'cbr0', plugins: [...flannel.plugins, { ipam: {}, name: 'meshnet', type: 'meshnet' }] };
+      assert.equal(await readFile(conflist, 'utf8'), JSON.stringify(chained, null, '\t'));
+      assert.equal(await readFile(join(conf, 'meshnet-inter-node-link-type'), 'utf8'), 'GRPC');
+      assert.equal(await readFile(join(host, 'meshnet-inter-node-link-type'), 'utf8'), 'GRPC', 'the entrypoint wrote the host file the plugin reads');
+      const plugin = await readFile(join(bin, 'meshnet'));
+      assert.equal(floatAbiOf(hex(plugin.subarray(0, 64))).machine, 'arm');
+      assert.match(plugin.toString('latin1'), /\tGOARM=7\n/);
+    } finally {
+      await docker(['rm', '-f', name]);
+    }
+    // meshnetd handles no signal: stopped, it leaves both files (Cleanup is only deferred), as upstream's does.
+    assert.match(await readFile(join(conf, '00-meshnet.conflist'), 'utf8'), /"type": "meshnet"/);
+    // The plugin, run where containerd runs it, reads the host's folder.
+    const link = await docker(['run', '--rm', '--network', 'none', '-v', `${host}:/etc/cni/net.d`, '--entrypoint', '/meshnet', image]);
+    assert.equal(link.split('\n').filter((l) => !l.startsWith('WARNING')).join('\n'), 'meshnet plugin linux/arm link=GRPC');
   });
 
   test('k8s-topo: Python dependencies import under armv7, the patch points pods at armlab images, nginx config is valid', async () => {
@@ -135,7 +154,9 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
     before(async () => {
       lab = await startTestLab(NODES.map((name) => ({ name, userland: 'armhf' as const })));
       mirror = await startMirror(join(work, 'mirror'), [V1], { stable: V1 });
-      await useMirror(lab.inventory, mirror, V1);
+      const doc = await useMirror(lab.inventory, mirror, V1);
+      // The upstream sources through the inventory's source mirrors here (the builds above used --source-mirror).
+      await writeFile(lab.inventory, dump({ ...doc, images: { ...(doc.images as object), sourceMirrors: mirrors } }));
     });
 
     after(async () => {
@@ -154,11 +175,13 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
       assert.match(r.stdout, /^pi1\s+cni:deploy\s+changed\s+wrote \S+\/armlab-meshnet\.yaml; DaemonSet meshnet\/meshnet rolled out \(3\/3 ready, 3\/3 updated\)$/m);
       assert.match(r.stdout, /^pi1\s+topo:deploy\s+changed\s+wrote \S+\/armlab-k8s-topo\.yaml; Deployment default\/k8s-topo rolled out \(1\/1 ready, 1\/1 updated\)$/m);
       for (const node of NODES) {
-        assert.match(r.stdout, new RegExp(`^${node}\\s+cni:check\\s+unchanged\\s+00-meshnet\\.conflist delegates to flannel$`, 'm'));
-        // What meshnet's own entrypoint did on the node, through the k3s paths the manifest mapped.
-        const onNode = await on(node, sh`head -c 4 /var/lib/rancher/k3s/data/current/bin/meshnet | od -An -c | tr -d ' '; cat /var/lib/rancher/k3s/agent/etc/cni/net.d/00-meshnet.conflist`);
+        assert.match(r.stdout, new RegExp(`^${node}\\s+cni:check\\s+unchanged\\s+meshnet chained after 10-flannel\\.conflist; plugin in /var/lib/rancher/k3s/data/cni; meshnetd running$`, 'm'));
+        // What meshnet's entrypoint and meshnetd did on the node, through the k3s paths the manifest mapped:
+        // the plugin in the folder k3s v1.31.12's containerd config names, meshnetd's chain after flannel.
+        const onNode = await on(node, sh`head -c 4 /var/lib/rancher/k3s/data/cni/meshnet | od -An -c | tr -d ' '; cat /var/lib/rancher/k3s/agent/etc/cni/net.d/00-meshnet.conflist`);
         assert.match(onNode, /^177ELF\n/, `${node}: meshnet plugin installed`);
-        assert.equal(JSON.parse(onNode.slice(onNode.indexOf('\n') + 1)).plugins[0].delegate.type, 'flannel');
+        const plugins = (JSON.parse(onNode.slice(onNode.indexOf('\n') + 1)) as { plugins: { type: string }[] }).plugins.map((p) => p.type);
+        assert.deepEqual(plugins, ['flannel', 'portmap', 'bandwidth', 'meshnet']);
       }
       // k8s-topo's nginx serves its page from the pod (the stand-in shares the node's network).
       const page = await on('pi1', sh`exec 3<>/dev/tcp/127.0.0.1/80; printf 'GET / HTTP/1.0\r\n\r\n' >&3; cat <&3`);
@@ -173,12 +196,36 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
       assert.match(r.stdout, /^pi1\s+cni:deploy\s+unchanged\s+/m);
     });
 
-    test('status: every node Ready, images present, meshnet -> flannel, its pods running', async () => {
+    test('status: every node Ready, images present, meshnet chained, its pods running', async () => {
       const s = await armlab(['status', '--inventory', lab.inventory], { timeoutMs: 120_000, env: env() });
       assert.equal(s.code, 0, s.stdout + s.stderr);
       for (const node of NODES) {
         const pods = node === 'pi1' ? 'k8s-topo-pi1 Running, meshnet-pi1 Running' : `meshnet-${node} Running`;
-        assert.match(s.stdout, new RegExp(`^${node}\\s+v1\\.31\\.12\\+k3s1 Ready\\s+4/4 present\\s+meshnet -> flannel\\s+${pods}$`, 'm'));
+        assert.match(s.stdout, new RegExp(`^${node}\\s+v1\\.31\\.12\\+k3s1 Ready\\s+4/4 present\\s+meshnet chained \\(VXLAN\\)\\s+${pods}$`, 'm'));
+      }
+    });
+
+    test('GRPC links: cni:deploy rolls meshnet again, and on every node the plugin (run on the host, as containerd runs it) reads GRPC', async () => {
+      const raw = load(await readFile(lab.inventory, 'utf8')) as Record<string, unknown>;
+      await writeFile(lab.inventory, dump({ ...raw, cni: { linkType: 'GRPC' } }));
+      const r = await armlab(['cni:deploy', '--inventory', lab.inventory, '--rollout-timeout', '240'], { timeoutMs: 600_000, env: labEnv() });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /^pi1\s+cni:deploy\s+changed\s+wrote \S+\/armlab-meshnet\.yaml; DaemonSet meshnet\/meshnet rolled out \(3\/3 ready, 3\/3 updated\)$/m);
+      for (const node of NODES) {
+        assert.match(r.stdout, new RegExp(`^${node}\\s+cni:check\\s+unchanged\\s+meshnet chained after`, 'm'));
+        assert.equal(await on(node, sh`/var/lib/rancher/k3s/data/cni/meshnet`), 'meshnet plugin linux/arm link=GRPC\n');
+      }
+    });
+
+    test('meshnet gone from the cluster: status reports the file it left on every node as stale, not healthy', async () => {
+      // The DaemonSet deleted: the stand-in's kubelet stops pods whose workload is gone, as kubelet does.
+      await on('pi1', sh`rm /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`);
+      for (const node of NODES) {
+        await waitFor(`meshnetd to stop on ${node}`, async () => (await on(node, sh`for c in /proc/[0-9]*/comm; do read -r n 2>/dev/null < "$c" && [ "$n" = meshnetd ] && echo running; done; true`)) === '', 120_000, 1000);
+      }
+      const s = await armlab(['status', '--inventory', lab.inventory], { timeoutMs: 120_000, env: env() });
+      for (const node of NODES) {
+        assert.match(s.stdout, new RegExp(`^${node}\\s.*00-meshnet\\.conflist is stale: meshnetd is not running here, and a stopped meshnetd leaves its file behind`, 'm'));
       }
     });
   });
@@ -186,7 +233,7 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
   test('second build: all skipped; a tarball that no longer matches its pinned sha256 stops the run before any build', async () => {
     const again = await build('meshnet,k8s-topo,quagga');
     assert.equal(again.code, 0, again.stdout);
-    for (const image of ['armlab/golang:sid-1', 'armlab/meshnet:kne-082578e-1', 'armlab/k8s-topo:4e517be-1', 'armlab/quagga:1.2.4-1']) assert.match(row(again.stdout, image), /\s+unchanged\s+/);
+    for (const image of ['armlab/golang:sid-1', 'armlab/meshnet:kne-577a223-1', 'armlab/k8s-topo:4e517be-1', 'armlab/quagga:1.2.4-1']) assert.match(row(again.stdout, image), /\s+unchanged\s+/);
     const before = await lock();
     const pinned = '0'.repeat(64);
     await recipeWithSource(imagesDir, 'quagga', (d) => Object.assign(d.source.tarball!, { url: tarball, sha256: pinned }));

@@ -6,7 +6,10 @@ import { selectRecipes } from '../../tasks/images/command.ts';
 import { describeApplyFailure, pickTag } from '../../tasks/images/git-source.ts';
 import { enginePlatformOf } from '../../tasks/images/engine.ts';
 import { buildOrder, crossRecipeProblems, listRecipes, loadRecipe, parseRecipe, stageBuildArg, type Recipe } from '../../tasks/images/recipe.ts';
-import { readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { goDirective, goVersionAtLeast, toolchainGoVersion, vendorGoModules } from '../../tasks/images/go-vendor.ts';
 
 const recipe = (name: string, base?: string): Recipe => ({
   name, tag: '1', dir: `/x/${name}`, image: `armlab/${name}:1`, files: ['Dockerfile'], patches: [], verify: { binary: '/bin/sh' }, ...(base ? { base } : {}),
@@ -106,4 +109,32 @@ test('BuildKit step output arrives base64-encoded and is decoded; status lines p
   assert.equal(buildLogLine(Buffer.from('Setting up frr (8.4.4) ...\n').toString('base64')), 'Setting up frr (8.4.4) ...');
   assert.equal(buildLogLine('[sha256:83701] [2/6] COPY debs/ /tmp/debs/'), '[sha256:83701] [2/6] COPY debs/ /tmp/debs/');
   assert.equal(buildLogLine(undefined), '');
+});
+
+test('Go version gate: the toolchain recipe must provide at least the Go that go.mod asks for, or nothing is vendored', async () => {
+  assert.equal(goDirective('module x\n\ngo 1.26.0\n\nrequire y v1\n'), '1.26.0');
+  assert.equal(goDirective('module x\n'), null);
+  assert.equal(toolchainGoVersion('go1.27.0\ntime 2026-02-01\n'), '1.27.0');
+  assert.equal(goVersionAtLeast('1.27.0', '1.26.0'), true);
+  assert.equal(goVersionAtLeast('1.26', '1.26.0'), true);
+  assert.equal(goVersionAtLeast('1.9.2', '1.26.0'), false);
+  assert.equal(goVersionAtLeast('1.26.0', '1.26.1'), false);
+  // A toolchain rootfs laid out as Debian's golang packages are (/usr/lib/go -> go-1.NN), and the meshnet fork's go.mod.
+  const dir = await mkdtemp(join(tmpdir(), 'armlab-u'));
+  try {
+    const rootfs = join(dir, 'rootfs');
+    await mkdir(join(rootfs, 'usr/bin'), { recursive: true });
+    await mkdir(join(rootfs, 'usr/lib/go-1.22'), { recursive: true });
+    await writeFile(join(rootfs, 'usr/bin/go'), '');
+    await writeFile(join(rootfs, 'usr/lib/go-1.22/VERSION'), 'go1.22.5\ntime 2024-07-02\n');
+    await symlink('go-1.22', join(rootfs, 'usr/lib/go'));
+    const tree = join(dir, 'src');
+    await mkdir(tree);
+    await writeFile(join(tree, 'go.mod'), 'module github.com/openconfig/kne/third_party/meshnet\n\ngo 1.26.0\n');
+    await assert.rejects(vendorGoModules(tree, rootfs, 'golang', () => {}), {
+      message: `${join(tree, 'go.mod')} asks for Go 1.26.0, but recipe "golang" provides Go 1.22.5: give that recipe a newer Go (images/golang/image.yaml), or pin an older upstream commit`,
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

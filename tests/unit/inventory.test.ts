@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProblemsError } from '../../tasks/core/errors.ts';
 import { loadInventory, parseInventory } from '../../tasks/inventory/load.ts';
+import { fetchUrlOf, parseMirrorFlags } from '../../tasks/images/source-mirror.ts';
 
 function problems(source: string): string[] {
   try {
@@ -24,7 +25,7 @@ test('the example inventory parses into a typed, normalized object', async () =>
   assert.equal(pi1.connectTimeoutMs, 15_000);
   assert.deepEqual(pi1.labels, { rack: 'top' });
   assert.equal(inv.k3s.version, 'v1.31.12+k3s1');
-  assert.deepEqual(inv.images, { builder: 'pi4', platform: 'linux/arm/v7' });
+  assert.deepEqual(inv.images, { builder: 'pi4', platform: 'linux/arm/v7', sourceMirrors: {} });
   assert.equal(inv.cni.linkType, 'VXLAN');
 });
 
@@ -112,4 +113,21 @@ test('a missing inventory file names the path and the fix', async () => {
   await assert.rejects(loadInventory('inventory/nope.yaml'), {
     message: 'inventory/nope.yaml no such file; pass --inventory inventory/<file>.yaml',
   });
+});
+
+test('source mirrors: paths resolve against the inventory (a trailing slash kept), URLs stay; flags parse; the longest prefix wins', () => {
+  const inv = parseInventory(
+    'cluster: lab\nnodes:\n  - {name: pi1, address: 10.0.0.1, role: server}\nimages:\n  sourceMirrors:\n    "https://github.com/": mirror/github/\n    "https://github.com/Quagga/quagga/releases/": "http://10.0.0.9/quagga/"\n',
+    'x.yaml', '/inv', '/home/u',
+  );
+  assert.deepEqual(inv.images.sourceMirrors, { 'https://github.com/': '/inv/mirror/github/', 'https://github.com/Quagga/quagga/releases/': 'http://10.0.0.9/quagga/' });
+  const mirrors = Object.entries(inv.images.sourceMirrors).map(([prefix, target]) => ({ prefix, target }));
+  assert.equal(fetchUrlOf('https://github.com/openconfig/kne.git', mirrors), '/inv/mirror/github/openconfig/kne.git');
+  assert.equal(fetchUrlOf('https://github.com/Quagga/quagga/releases/download/quagga-1.2.4/quagga-1.2.4.tar.gz', mirrors), 'http://10.0.0.9/quagga/download/quagga-1.2.4/quagga-1.2.4.tar.gz');
+  assert.equal(fetchUrlOf('https://example.org/x.tar.gz', mirrors), 'https://example.org/x.tar.gz');
+  assert.deepEqual(parseMirrorFlags(['https://github.com/openconfig/kne.git=/srv/kne.git']), [{ prefix: 'https://github.com/openconfig/kne.git', target: '/srv/kne.git' }]);
+  assert.throws(() => parseMirrorFlags(['/srv/kne.git']), /--source-mirror: got "\/srv\/kne\.git", expected PREFIX=TARGET/);
+  assert.deepEqual(problems('cluster: lab\nnodes:\n  - {name: pi1, address: 10.0.0.1, role: server}\nimages:\n  sourceMirrors:\n    "https://github.com/": ""\n'), [
+    'inventory/x.yaml:6 images.sourceMirrors.https://github.com/: got "", expected a local path or URL to fetch from instead',
+  ]);
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assetFor, assetUrl, expectedSha256, parseK3sVersion, sourcesFor, tagFromChannelAnswer, UPSTREAM } from '../../tasks/k3s/artifacts.ts';
+import { assetFor, assetUrl, describeArch, expectedSha256, k3sArchOf, parseK3sVersion, sourcesFor, tagFromChannelAnswer, UPSTREAM } from '../../tasks/k3s/artifacts.ts';
 import { CMDLINE_FILES, rebootPending, withCgroupFlags } from '../../tasks/k3s/cmdline.ts';
 import { prepSteps } from '../../tasks/k3s/prep.ts';
 import { K3S_PROBE, parseK3sProbe } from '../../tasks/k3s/probe.ts';
@@ -34,10 +34,10 @@ test('a reboot is owed only when the flags are set, not booted, and the memory c
 });
 
 test('artefacts: arch mapping, URLs with + encoded, checksums, channels, version lines', () => {
-  assert.deepEqual(assetFor('armv7l'), { arch: 'armv7l', binary: 'k3s-armhf', checksums: 'sha256sum-arm.txt' });
-  assert.equal(assetFor('aarch64').binary, 'k3s-arm64');
-  assert.equal(assetFor('x86_64').binary, 'k3s');
-  assert.throws(() => assetFor('armv6l'), /no release for architecture "armv6l"/);
+  assert.deepEqual(assetFor('armhf'), { arch: 'armhf', binary: 'k3s-armhf', checksums: 'sha256sum-arm.txt' });
+  assert.equal(assetFor('arm64').binary, 'k3s-arm64');
+  assert.equal(assetFor('amd64').binary, 'k3s');
+  assert.throws(() => assetFor('armel'), /no release for architecture "armel"/);
   assert.equal(assetUrl(UPSTREAM, 'v1.31.12+k3s1', 'k3s-armhf'), 'https://github.com/k3s-io/k3s/releases/download/v1.31.12%2Bk3s1/k3s-armhf');
   assert.deepEqual(sourcesFor('http://127.0.0.1:8080/k3s/'), { releases: 'http://127.0.0.1:8080/k3s', channels: 'http://127.0.0.1:8080/k3s/channels', installScript: 'http://127.0.0.1:8080/k3s/install.sh' });
   const a = 'a'.repeat(64);
@@ -64,8 +64,8 @@ test('config: servers disable traefik and servicelb; labels, tls-san and extras;
   });
   assert.equal(configText(server).split('\n')[1], 'disable:');
   assert.deepEqual(renderConfig(i, i.nodes[1]!), { 'node-name': 'pi2' });
-  assert.deepEqual(installEnv(i, i.nodes[1]!), { INSTALL_K3S_SKIP_DOWNLOAD: 'true', INSTALL_K3S_EXEC: 'agent', K3S_URL: 'https://10.0.0.1:6443', K3S_TOKEN_FILE: '/etc/rancher/k3s/armlab-token' });
-  assert.deepEqual(installEnv(i, i.nodes[0]!), { INSTALL_K3S_SKIP_DOWNLOAD: 'true', INSTALL_K3S_EXEC: 'server' });
+  assert.deepEqual(installEnv(i, i.nodes[1]!), { INSTALL_K3S_SKIP_DOWNLOAD: 'true', INSTALL_K3S_SKIP_START: 'true', INSTALL_K3S_EXEC: 'agent', K3S_URL: 'https://10.0.0.1:6443', K3S_TOKEN_FILE: '/etc/rancher/k3s/armlab-token' });
+  assert.deepEqual(installEnv(i, i.nodes[0]!), { INSTALL_K3S_SKIP_DOWNLOAD: 'true', INSTALL_K3S_SKIP_START: 'true', INSTALL_K3S_EXEC: 'server' });
   assert.equal(needsToken(i, i.nodes[0]!), false);
   assert.equal(needsToken(i, i.nodes[1]!), true);
 });
@@ -107,10 +107,23 @@ test('kubeconfig: retargeted at the first server and named after the cluster; me
   assert.deepEqual(mergeKubeconfig(merged, ours), merged, 'merging twice changes nothing');
 });
 
+test('k3s by userland: a Pi 4 on 32-bit Pi OS (aarch64 kernel, armhf userland) gets k3s-armhf, so its node is arm', () => {
+  const pi4 = parseK3sProbe('kernel_arch=aarch64\nuserland_arch=armhf\n');
+  assert.equal(pi4.arch, 'armhf');
+  assert.equal(pi4.kernelArch, 'aarch64');
+  assert.equal(assetFor(pi4.arch).binary, 'k3s-armhf');
+  assert.equal(describeArch('aarch64', 'armhf'), 'aarch64 kernel, armhf userland');
+  assert.equal(describeArch('armv7l', 'armhf'), 'armv7l/armhf');
+  assert.equal(assetFor(parseK3sProbe('kernel_arch=aarch64\nuserland_arch=arm64\n').arch).binary, 'k3s-arm64');
+  // Without dpkg (not Debian) the kernel decides.
+  assert.equal(k3sArchOf('aarch64', ''), 'arm64');
+  assert.equal(k3sArchOf('armv7l', 'unknown'), 'armhf');
+});
+
 test('prep steps: swap off now and for good (fstab, dphys-swapfile), iptables-legacy only when too old', () => {
-  const base = 'arch=armv7l\nswap_kb=0\nfstab_swap=0\ndphys_swapfile=\niptables_version=iptables v1.8.9 (nf_tables)\n';
+  const base = 'kernel_arch=armv7l\nuserland_arch=armhf\nswap_kb=0\nfstab_swap=0\ndphys_swapfile=\niptables_version=iptables v1.8.9 (nf_tables)\n';
   assert.deepEqual(prepSteps(parseK3sProbe(base)), []);
-  const pi = parseK3sProbe('arch=armv7l\nswap_kb=102396\nfstab_swap=1\ndphys_swapfile=enabled\niptables_version=1.6.0-2\niptables_alternative=/usr/sbin/iptables-nft\n');
+  const pi = parseK3sProbe('kernel_arch=armv7l\nuserland_arch=armhf\nswap_kb=102396\nfstab_swap=1\ndphys_swapfile=enabled\niptables_version=1.6.0-2\niptables_alternative=/usr/sbin/iptables-nft\n');
   assert.deepEqual(prepSteps(pi).map(([what]) => what), [
     'turn off swap (100 MB)',
     'comment out 1 swap line(s) in /etc/fstab',

@@ -27,16 +27,17 @@ test('flatten_yaml: one PATH<TAB>VALUE line per scalar, sequences indexed, quote
 test("workload_specs: the golden meshnet DaemonSet's container, env, volumes and selector as the stand-in kubelet reads them", () => {
   const dir = mkdtempSync(join(tmpdir(), 'armlab-u'));
   try {
-    const golden = readFileSync(join(import.meta.dirname, '..', 'golden', 'meshnet-k3s1.31-vxlan.yaml'), 'utf8');
+    const golden = readFileSync(join(import.meta.dirname, '..', 'golden', 'meshnet-static-cni-bin-vxlan.yaml'), 'utf8');
     bash(`flatten_yaml | workload_specs ${dir}`, `---\n${golden}`);
     assert.deepEqual(readdirSync(dir), ['meshnet_meshnet.spec']);
     const get = (path: string) => bash(`spec_get ${join(dir, 'meshnet_meshnet.spec')} '${path}'`, '').trim();
     assert.equal(get('kind'), 'DaemonSet');
-    assert.equal(get('spec.template.spec.containers.0.image'), 'armlab/meshnet:kne-082578e-1');
+    assert.equal(get('spec.template.spec.containers.0.image'), 'armlab/meshnet:kne-577a223-1');
     assert.equal(get('spec.template.spec.containers.0.env.4.value'), 'VXLAN');
     assert.equal(get('spec.template.spec.containers.0.env.1.valueFrom.fieldRef.fieldPath'), 'spec.nodeName');
     assert.equal(get('spec.template.spec.containers.0.volumeMounts.1.name'), 'cni-bin');
-    assert.equal(get('spec.template.spec.volumes.1.hostPath.path'), '/var/lib/rancher/k3s/data/current/bin');
+    assert.equal(get('spec.template.spec.volumes.1.hostPath.path'), '/var/lib/rancher/k3s/data/cni');
+    assert.equal(get('spec.template.spec.volumes.2.hostPath.path'), '/etc/cni/net.d');
     assert.equal(get('spec.template.spec.nodeSelector.kubernetes.io/arch'), 'arm');
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -48,6 +48,7 @@ test('soft-float and non-armhf userlands are refused with the reason', () => {
   // A builder may be any architecture; Pi OS 32-bit on a 64-bit kernel is fine.
   assert.equal(level({ ...good, userland_arch: 'amd64', elf_header: ELF_AMD64 }, 'arch', { ...node, role: 'builder' }), 'ok');
   assert.equal(level({ ...good, kernel_arch: 'aarch64' }, 'arch'), 'ok');
+  assert.equal(evaluate(node, { ...good, kernel_arch: 'aarch64' }, clock).find((c) => c.name === 'arch')!.value, 'aarch64 kernel, armhf userland');
 });
 
 test('fixable problems are warnings; blocking ones are failures', () => {
