@@ -43,13 +43,20 @@ export function installRecord(inv: Inventory, node: NodeSpec, scriptSha256: stri
   return digest(JSON.stringify({ env: installEnv(inv, node), script: scriptSha256 }));
 }
 
-/** Until the unit is started (active, or activating: a notify unit not yet ready), failing at once on 'failed'. */
-async function waitForStart(conn: Connection, nodeName: string, service: string, timeoutMs = 30_000): Promise<void> {
+/**
+ * Restart without blocking on the Type=notify unit, then wait until the new run
+ * has begun (a new invocation, active or activating: a notify unit not yet
+ * ready), failing at once on 'failed'. Readiness is k3s:ready's to wait for.
+ */
+async function restartNoBlock(conn: Connection, nodeName: string, service: string, timeoutMs = 30_000): Promise<void> {
+  const invocation = sh`systemctl show -p InvocationID --value ${service}; systemctl is-active ${service}`;
+  const [before] = (await conn.run(invocation, { allowFailure: true })).stdout.split('\n');
+  await conn.run(sh`systemctl restart --no-block ${service}`);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const state = (await conn.run(sh`systemctl is-active ${service}`, { allowFailure: true })).stdout.trim();
-    if (state === 'active' || state === 'activating') return;
-    if (state === 'failed' || Date.now() > deadline) {
+    const [id, state = ''] = (await conn.run(invocation, { allowFailure: true })).stdout.trim().split('\n');
+    if (id && id !== before && (state === 'active' || state === 'activating')) return;
+    if ((state === 'failed' && id !== before) || Date.now() > deadline) {
       const journal = await conn.run(sh`journalctl -u ${service} -n 15 --no-pager 2>&1 || true`, { allowFailure: true });
       throw new RemoteCommandError(nodeName, `systemctl is-active ${service}`, 3, journal.stdout, `${service} is ${state}`);
     }
@@ -108,8 +115,7 @@ export function installNodeTask(inputs: () => InstallInputs): NodeTask<K3sFacts>
       // install.sh ran with INSTALL_K3S_SKIP_START and notices no config or token change: (re)start here, without
       // blocking on the Type=notify unit (a restart returns only once k3s is ready); k3s:ready waits, bounded.
       progress(`starting ${plan.service}`);
-      await conn.run(sh`systemctl restart --no-block ${plan.service}`);
-      await waitForStart(conn, node.name, plan.service);
+      await restartNoBlock(conn, node.name, plan.service);
       return { status: 'changed', reason: plan.reasons.join('; '), data: facts };
     },
   };

@@ -76,9 +76,10 @@ export async function diagnose(late: Map<string, string>, nodes: NodeSpec[], con
     if (!node) continue;
     const service = serviceFor(node);
     let detail: string;
+    // systemctl status exits non-zero for a unit not active (a notify unit still activating): the journal still follows.
     try {
       const conn = await connections.get(node);
-      const r = await conn.run(sh`systemctl status ${service} --no-pager -n 0 2>&1 | head -n 5; echo '--- journal'; journalctl -u ${service} -n 15 --no-pager 2>&1 || true`, { allowFailure: true });
+      const r = await conn.run(sh`{ systemctl status ${service} --no-pager -n 0 2>&1 || true; } | head -n 5; echo '--- journal'; journalctl -u ${service} -n 15 --no-pager 2>&1 || true`, { allowFailure: true });
       detail = r.stdout.trimEnd();
     } catch (err) {
       detail = `cannot reach it: ${(err as Error).message.split('\n')[0]}`;

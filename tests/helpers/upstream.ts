@@ -57,7 +57,7 @@ export async function fixtureRecipes(work: string): Promise<FixtureRecipes> {
   await recipeWithSource(imagesDir, 'meshnet', (d) => Object.assign(d.source.git!, { ref: meshnet }));
   const topo = await gitRepo(join(work, 'repos', 'k8s-topo'), 'tests/fixtures/upstream/k8s-topo');
   mirrors[await upstreamOf('k8s-topo', 'git')] = join(work, 'repos', 'k8s-topo');
-  await recipeWithSource(imagesDir, 'k8s-topo', (d) => Object.assign(d.source.git!, { ref: topo }));
+  for (const recipe of ['k8s-topo', 'init-wait']) await recipeWithSource(imagesDir, recipe, (d) => Object.assign(d.source.git!, { ref: topo }));
   // A release tarball has one top folder, as quagga-1.2.4.tar.gz does.
   const tarball = join(work, 'quagga-fixture.tar.gz');
   await run`tar -czf ${tarball} --transform ${'s,^quagga,quagga-fixture,'} -C tests/fixtures/upstream quagga`;

@@ -31,6 +31,9 @@ const V1 = 'v1.31.12+k3s1';
 const NODES = ['pi1', 'pi2', 'pi3'];
 const STEPS = ['preflight', 'k3s:install', 'kubeconfig', 'images:build', 'images:import', 'cni:deploy', 'topo:deploy'];
 
+const QUAGGA = 'armlab/quagga:1.2.4-2';
+const TOPO = 'armlab/k8s-topo:db9411e-1';
+const INIT_WAIT = 'armlab/init-wait:db9411e-1';
 const hex = (b: Buffer) => [...b].map((x) => x.toString(16).padStart(2, '0')).join(' ');
 
 describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-compiling and armv7 emulation)', { timeout: 3_600_000 }, () => {
@@ -58,18 +61,18 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
   });
 
   test('cold build: golang for the build machine; meshnet, k8s-topo and quagga arm/v7 and locked', async () => {
-    const r = await build('meshnet,k8s-topo,quagga');
+    const r = await build('meshnet,k8s-topo,init-wait,quagga');
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(row(r.stdout, 'armlab/golang:sid-1'), /\s+built\s+never built; amd64 \(build machine\), \/usr\/bin\/go x86-64, [\d.]+ MB archive$/);
     assert.match(row(r.stdout, 'armlab/meshnet:kne-577a223-1'), /\s+built\s+never built; arm\/v7, \/meshnetd ARM EABI5 hard-float \(Go, GOARM=7\), [\d.]+ MB archive$/);
-    for (const image of ['armlab/meshnet:kne-577a223-1', 'armlab/k8s-topo:4e517be-1', 'armlab/quagga:1.2.4-1']) {
+    for (const image of ['armlab/meshnet:kne-577a223-1', TOPO, INIT_WAIT, QUAGGA]) {
       if (!image.includes('meshnet')) assert.match(row(r.stdout, image), /\s+built\s+never built; arm\/v7, \/\S+ ARM EABI5 hard-float, [\d.]+ MB archive$/);
       const info = await engine.docker.getImage(image).inspect();
       assert.equal(`${info.Os}/${info.Architecture}/${(info as { Variant?: string }).Variant}`, 'linux/arm/v7');
     }
     assert.match(r.stdout, /no sha256 pinned in the recipe; trusting it on first use, pin it with {2}sha256: [0-9a-f]{64}/);
     const l = await lock();
-    assert.deepEqual(Object.keys(l.images), ['base', 'golang', 'k8s-topo', 'meshnet', 'quagga']);
+    assert.deepEqual(Object.keys(l.images), ['base', 'golang', 'init-wait', 'k8s-topo', 'meshnet', 'quagga']);
     assert.equal(l.images.golang!.target, 'build-machine');
     assert.equal(l.images.golang!.platform, 'linux/amd64');
     assert.equal(l.images.meshnet!.target, 'nodes');
@@ -117,19 +120,73 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
     assert.equal(link.split('\n').filter((l) => !l.startsWith('WARNING')).join('\n'), 'meshnet plugin linux/arm link=GRPC');
   });
 
-  test('k8s-topo: Python dependencies import under armv7, the patch points pods at armlab images, nginx config is valid', async () => {
-    const out = await docker(['run', '--rm', '--network', 'none', 'armlab/k8s-topo:4e517be-1', 'sh', '-c', 'k8s-topo --images && nginx -t 2>&1 | tail -n1 && uname -m']);
+  test('k8s-topo: its modules import under armv7, --help runs without a cluster, pods point at armlab images, d3 is served from the image', async () => {
+    const script = [
+      'python3 -c "import yaml, netaddr, kubernetes, networkx; from kubernetes import client, config; from networkx.readwrite import json_graph; print(networkx.__version__)"',
+      'k8s-topo --help | head -n1',
+      "grep -o 'image = \"[^\"]*\"' bin/k8s-topo",
+      'grep -o \'src="[^"]*"\' web/index.html',
+      "head -c 64 web/d3.v3.min.js | grep -o 'version:\"[0-9.]*\"'",
+      'nginx -t 2>&1 | tail -n1',
+      'uname -m',
+    ].join('; ');
+    const out = await docker(['run', '--rm', '--network', 'none', TOPO, 'sh', '-c', script]);
     assert.deepEqual(out.split('\n').filter((l) => !l.startsWith('WARNING')), [
-      'host=armlab/base:bookworm-1 qrtr=armlab/quagga:1.2.4-1 config=/etc/quagga/Quagga.conf',
-      'client=x',
+      '2.8.8',
+      'usage: k8s-topo [-h] [-d]',
+      'image = "armlab/init-wait:db9411e-1"',
+      'image = "armlab/base:bookworm-1"',
+      'image = "armlab/quagga:1.2.4-2"',
+      'image = "armlab/frr:8.4.4-1"',
+      'src="d3.v3.min.js"',
+      'version:"3.5.16"', // Debian's libjs-d3 3.5.17 names itself so: d3 v3, as the page's script needs
       'nginx: configuration file /etc/nginx/nginx.conf test is successful',
       'armv7l',
     ]);
+    // --graph: networkx's node_link_data as the page reads it (graph.links), no cluster needed.
+    const topo = join(work, 'topo');
+    await mkdir(topo, { recursive: true });
+    await writeFile(join(topo, 'lab.yml'), 'links:\n  - endpoints: ["qrtr-1:eth1:12.12.12.1/24", "qrtr-2:eth1:12.12.12.2/24"]\n');
+    await docker(['run', '--rm', '--network', 'none', '-v', `${topo}:/topo`, TOPO, 'sh', '-c', 'k8s-topo --graph /topo/lab.yml && cp web/graph.json /topo/']);
+    const graph = JSON.parse(await readFile(join(topo, 'graph.json'), 'utf8')) as { nodes: { id: string }[]; links: { source: string; target: string }[] };
+    assert.deepEqual(graph.nodes.map((n) => n.id).sort(), ['qrtr-1', 'qrtr-2']);
+    assert.equal(graph.links.length, 1);
+  });
+
+  test('init-wait: waits until the pod has its interfaces, under dash (the patch replaced bash-only let)', async () => {
+    // No network: only lo, so waiting for 1 interface would never end; 0 returns at once.
+    const out = await docker(['run', '--rm', '--network', 'none', INIT_WAIT, '0', '0']);
+    assert.deepEqual(out.split('\n').filter((l) => !l.startsWith('WARNING')), ['Waiting for all 0 interfaces to be connected', 'Sleeping 0 seconds before boot']);
+    const waiting = await $`/usr/bin/docker -H ${engine.host} run --rm --network none --entrypoint timeout ${INIT_WAIT} 15 /entrypoint.sh 1 0`.nothrow();
+    assert.equal(waiting.exitCode, 124, 'still waiting for eth0 when stopped');
+    assert.doesNotMatch(waiting.stderr, /let: not found/);
   });
 
   test('quagga: built from the tarball under emulation, runs with only runtime libraries', async () => {
-    const out = await docker(['run', '--rm', '--network', 'none', 'armlab/quagga:1.2.4-1', 'sh', '-c', 'zebra --version; vtysh; id quagga >/dev/null && echo user-ok; command -v gcc || echo no-gcc']);
+    const out = await docker(['run', '--rm', '--network', 'none', QUAGGA, 'sh', '-c', 'zebra --version; vtysh; id quagga >/dev/null && echo user-ok; command -v gcc || echo no-gcc']);
     assert.deepEqual(out.split('\n').filter((l) => !l.startsWith('WARNING')), ['zebra version fixture (config in /etc/quagga)', 'vtysh with readline 8.2', 'user-ok', 'no-gcc']);
+  });
+
+  test('quagga: a router with zebra, ospfd and bgpd and one integrated Quagga.conf comes up with that config (daemons without -f, then vtysh -b)', async () => {
+    const conf = join(work, 'qrtr', 'Quagga.conf');
+    await mkdir(join(work, 'qrtr'), { recursive: true });
+    const config = ['hostname qrtr-1', 'interface eth1', ' description to qrtr-2', ' ip address 12.12.12.1/24', ' ip ospf hello-interval 5', 'router ospf', ' ospf router-id 1.1.1.1', ' network 12.12.12.0/24 area 0', 'router bgp 65001', ' neighbor 12.12.12.2 remote-as 65002'];
+    await writeFile(conf, `${config.map((l) => (l.startsWith(' ') ? l : `!\n${l}`)).join('\n')}\n`);
+    // What the old start script did: a daemon given the integrated file stops at its first foreign line.
+    const withF = await $`/usr/bin/docker -H ${engine.host} run --rm --network none -v ${`${conf}:/etc/quagga/Quagga.conf`} ${QUAGGA} ospfd -f /etc/quagga/Quagga.conf`.nothrow();
+    assert.equal(withF.exitCode, 1);
+    assert.match(withF.stderr, /\*\*\* Error reading config: There is no such command\.\n\*\*\* Error occurred processing line 6, below:\n ip address 12\.12\.12\.1\/24/);
+    const name = `armlab-qrtr-${process.pid}`;
+    await docker(['run', '-d', '--name', name, '--network', 'none', '-v', `${conf}:/etc/quagga/Quagga.conf`, QUAGGA]);
+    try {
+      const running = () => docker(['exec', name, 'vtysh', '-c', 'show running-config']).catch(() => '');
+      const shown = await waitFor('the router to show its config', async () => ((await running()).includes('router bgp 65001') ? running() : null), 120_000, 1000);
+      assert.match(shown, /^Building configuration\.\.\.\n\nCurrent configuration:\n!\n/);
+      for (const line of config) assert.ok(shown.split('\n').includes(line), `${line} in:\n${shown}`);
+      assert.match(await docker(['logs', name]), /start-quagga: zebra ospfd bgpd running with \/etc\/quagga\/Quagga\.conf/);
+    } finally {
+      await docker(['rm', '-f', name]);
+    }
   });
 
   describe('then bootstrap on a fresh 3-host armhf lab (k3s stand-in with its kubelet), with the images built above', () => {
@@ -184,8 +241,9 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
         assert.deepEqual(plugins, ['flannel', 'portmap', 'bandwidth', 'meshnet']);
       }
       // k8s-topo's nginx serves its page from the pod (the stand-in shares the node's network).
-      const page = await on('pi1', sh`exec 3<>/dev/tcp/127.0.0.1/80; printf 'GET / HTTP/1.0\r\n\r\n' >&3; cat <&3`);
-      assert.match(page, /^HTTP\/1\.1 200 OK/);
+      const get = (path: string) => on('pi1', sh`exec 3<>/dev/tcp/127.0.0.1/80; printf 'GET %s HTTP/1.0\r\n\r\n' ${path} >&3; head -n1 <&3`);
+      assert.match(await get('/'), /^HTTP\/1\.1 200 OK/);
+      assert.match(await get('/d3.v3.min.js'), /^HTTP\/1\.1 200 OK/, 'd3 served beside the page: it draws offline');
     });
 
     test('a second bootstrap changes nothing, and each step says so', async (t) => {
@@ -201,7 +259,7 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
       assert.equal(s.code, 0, s.stdout + s.stderr);
       for (const node of NODES) {
         const pods = node === 'pi1' ? 'k8s-topo-pi1 Running, meshnet-pi1 Running' : `meshnet-${node} Running`;
-        assert.match(s.stdout, new RegExp(`^${node}\\s+v1\\.31\\.12\\+k3s1 Ready\\s+4/4 present\\s+meshnet chained \\(VXLAN\\)\\s+${pods}$`, 'm'));
+        assert.match(s.stdout, new RegExp(`^${node}\\s+v1\\.31\\.12\\+k3s1 Ready\\s+5/5 present\\s+meshnet chained \\(VXLAN\\)\\s+${pods}$`, 'm'));
       }
     });
 
@@ -231,9 +289,9 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
   });
 
   test('second build: all skipped; a tarball that no longer matches its pinned sha256 stops the run before any build', async () => {
-    const again = await build('meshnet,k8s-topo,quagga');
+    const again = await build('meshnet,k8s-topo,init-wait,quagga');
     assert.equal(again.code, 0, again.stdout);
-    for (const image of ['armlab/golang:sid-1', 'armlab/meshnet:kne-577a223-1', 'armlab/k8s-topo:4e517be-1', 'armlab/quagga:1.2.4-1']) assert.match(row(again.stdout, image), /\s+unchanged\s+/);
+    for (const image of ['armlab/golang:sid-1', 'armlab/meshnet:kne-577a223-1', TOPO, INIT_WAIT, QUAGGA]) assert.match(row(again.stdout, image), /\s+unchanged\s+/);
     const before = await lock();
     const pinned = '0'.repeat(64);
     await recipeWithSource(imagesDir, 'quagga', (d) => Object.assign(d.source.tarball!, { url: tarball, sha256: pinned }));

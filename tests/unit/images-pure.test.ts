@@ -44,7 +44,7 @@ test('the shipped recipes parse', async () => {
 
 test('every shipped recipe parses; stages, paths, vendoring and tarballs are read as written', async () => {
   const names = await listRecipes('images');
-  assert.deepEqual(names, ['base', 'frr', 'golang', 'k8s-topo', 'meshnet', 'quagga']);
+  assert.deepEqual(names, ['base', 'frr', 'golang', 'init-wait', 'k8s-topo', 'meshnet', 'quagga']);
   const all = await Promise.all(names.map((n) => loadRecipe('images', 'patches', n)));
   assert.deepEqual(crossRecipeProblems(all), []);
   const [golang, topo, meshnet, quagga] = ['golang', 'k8s-topo', 'meshnet', 'quagga'].map((n) => all.find((r) => r.name === n)!);
@@ -53,18 +53,19 @@ test('every shipped recipe parses; stages, paths, vendoring and tarballs are rea
   assert.equal(meshnet!.source?.git?.path, 'third_party/meshnet');
   assert.equal(meshnet!.source?.git?.vendorGoModulesWith, 'golang');
   assert.match(quagga!.source?.tarball?.url ?? '', /quagga-1\.2\.4\.tar\.gz$/);
-  assert.deepEqual(topo!.patches, ['patches/k8s-topo/001-armlab-images.patch']);
-  assert.deepEqual(buildOrder(all).map((r) => r.name), ['base', 'frr', 'golang', 'k8s-topo', 'meshnet', 'quagga']);
+  assert.deepEqual(topo!.patches, ['patches/k8s-topo/001-armlab-images.patch', 'patches/k8s-topo/002-start-without-a-cluster.patch', 'patches/k8s-topo/003-d3-from-the-image.patch']);
+  assert.deepEqual(buildOrder(all).map((r) => r.name), ['base', 'frr', 'golang', 'init-wait', 'k8s-topo', 'meshnet', 'quagga']);
   assert.deepEqual(selectRecipes(all, ['meshnet']).map((r) => r.name), ['base', 'golang', 'meshnet']);
   assert.equal(stageBuildArg('golang'), 'GOLANG_IMAGE');
   assert.equal(stageBuildArg('cross-gcc'), 'CROSS_GCC_IMAGE');
 });
 
-test("k8s-topo's patch names the images the base and quagga recipes make", async () => {
+test("k8s-topo's patch names the images the init-wait, base, quagga and frr recipes make, at the same k8s-topo commit", async () => {
   const patch = await readFile('patches/k8s-topo/001-armlab-images.patch', 'utf8');
-  const named = [...patch.matchAll(/^\+.*'(armlab\/[^']+)'/gm)].map((m) => m[1]);
-  const images = await Promise.all(['base', 'quagga'].map(async (n) => (await loadRecipe('images', 'patches', n)).image));
-  assert.deepEqual(named, images);
+  const named = [...patch.matchAll(/^\+.*"(armlab\/[^"]+)"/gm)].map((m) => m[1]);
+  const [initWait, ...rest] = await Promise.all(['init-wait', 'base', 'quagga', 'frr', 'k8s-topo'].map((n) => loadRecipe('images', 'patches', n)));
+  assert.deepEqual(named, [initWait, ...rest.slice(0, 3)].map((r) => r!.image));
+  assert.equal(initWait!.source?.git?.ref, rest[3]!.source?.git?.ref, 'init-wait comes from the same k8s-topo commit');
 });
 
 test('recipe problems that need the other recipes: stages, bases and vendoring toolchains', () => {
