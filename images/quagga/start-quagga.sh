@@ -26,10 +26,14 @@ for d in $daemons; do
 done
 vtysh -b
 echo "start-quagga: $daemons running with $conf"
-# A daemon that dies ends the pod, so kubelet restarts it.
+# PID 1 of the pod: stop the daemons on SIGTERM (PID 1 has no default handler),
+# and end when one of them dies, so that kubelet restarts the pod.
+stop() { for d in $daemons; do kill "$(cat /run/quagga/$d.pid)" 2>/dev/null || true; done; exit 0; }
+trap stop TERM INT
 while :; do
   for d in $daemons; do
     kill -0 "$(cat /run/quagga/$d.pid)" 2>/dev/null || { echo "start-quagga: $d exited" >&2; exit 1; }
   done
-  sleep 5
+  sleep 5 &
+  wait $!
 done

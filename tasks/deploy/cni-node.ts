@@ -15,13 +15,13 @@
 import { sh, type Command } from '../core/shell.ts';
 import { KV_FUNCTION, parseProbe } from '../preflight/probe.ts';
 import type { NodeTask } from '../core/runner.ts';
-import { CONTAINERD_CONFIGS, K3S_CNI_CONF_DIR, type LinkType } from './manifests.ts';
+import { isDeepStrictEqual } from 'node:util';
+import { CONTAINERD_CNI_FACTS, CONTAINERD_CONFIGS, containerdCniOf } from './containerd-config.ts';
+import { K3S_CNI_CONF_DIR, type LinkType } from './manifests.ts';
 
 /** Where the plugin reads the link type: the host's own folder, not k3s's (plugin/meshnet.go l.407). */
 export const HOST_LINK_TYPE_FILE = '/etc/cni/net.d/meshnet-inter-node-link-type';
 const MESHNET_CONFLIST = `${K3S_CNI_CONF_DIR}/00-meshnet.conflist`;
-/** bin_dir = "…" or bin_dirs = ["…"] in containerd's CNI table. */
-const BIN_DIR_RE = `^[[:space:]]*bin_dirs?[[:space:]]*=[[:space:]]*\\[?[[:space:]]*["']([^"']+)["']`;
 
 export const CNI_NODE_PROBE: Command = sh`
 ${KV_FUNCTION}
@@ -31,20 +31,7 @@ for f in ${K3S_CNI_CONF_DIR}/*.conf ${K3S_CNI_CONF_DIR}/*.conflist ${K3S_CNI_CON
   if [ -f "$f" ] && [[ $f != *meshnet* ]]; then kv "conf \${f##*/}" "$(b64 "$f")"; fi
 done
 kv link_type "$(b64 ${HOST_LINK_TYPE_FILE})"
-re=${BIN_DIR_RE}
-bin=''
-for f in ${CONTAINERD_CONFIGS}; do
-  if [ -f "$f" ]; then
-    in_cni=0
-    while IFS= read -r line; do
-      if [[ $line == '['* ]]; then if [[ $line == *".cni]" || $line == *".cni']" || $line == *'.cni"]' ]]; then in_cni=1; else in_cni=0; fi
-      elif [[ $in_cni == 1 && $line =~ $re ]]; then bin=\${BASH_REMATCH[1]}; break; fi
-    done < "$f"
-    break
-  fi
-done
-kv bin_dir "$bin"
-if [ -n "$bin" ] && [ -x "$bin/meshnet" ]; then kv plugin present; else kv plugin missing; fi
+${CONTAINERD_CNI_FACTS}
 meshnetd=no
 for c in /proc/[0-9]*/comm; do
   n=''
@@ -72,12 +59,13 @@ export function parseCniNodeProbe(stdout: string): CniNodeFacts {
   const f = parseProbe(stdout);
   const configs: Record<string, string> = {};
   for (const [k, v] of Object.entries(f)) if (k.startsWith('conf ')) configs[k.slice(5)] = unb64(v) ?? '';
+  const containerd = containerdCniOf(f);
   return {
     meshnetConflist: unb64(f.meshnet_conflist),
     configs,
     linkType: unb64(f.link_type),
-    binDir: f.bin_dir ?? '',
-    plugin: f.plugin === 'present',
+    binDir: containerd.binDir ?? '',
+    plugin: containerd.meshnetPlugin,
     meshnetdRunning: f.meshnetd === 'yes',
   };
 }
@@ -100,7 +88,6 @@ export function chainBase(configs: Record<string, string>): { file: string; plug
   return null;
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 /** Pure: what is wrong with meshnet on a node (empty when it is chained, current, installed and running). */
 export function cniNodeProblems(f: CniNodeFacts, linkType: LinkType): string[] {
@@ -119,7 +106,8 @@ export function cniNodeProblems(f: CniNodeFacts, linkType: LinkType): string[] {
     if (!plugins) problems.push('00-meshnet.conflist is not a JSON plugin list');
     else if ((plugins.at(-1) as Json | undefined)?.type !== 'meshnet') problems.push(`00-meshnet.conflist does not end with meshnet (last plugin: ${String((plugins.at(-1) as Json | undefined)?.type ?? 'none')})`);
     else if (!base) problems.push(`00-meshnet.conflist chains to no config: k3s's own (10-flannel.conflist) is missing from ${K3S_CNI_CONF_DIR}`);
-    else if (!same(plugins.slice(0, -1), base.plugins)) problems.push(`00-meshnet.conflist is stale: its plugins before meshnet are not ${base.file}'s (meshnetd chains at start: restart the meshnet pod on this node)`);
+    // meshnetd rewrites the config through a Go map: same content, keys sorted, so compare values, not text.
+    else if (!isDeepStrictEqual(plugins.slice(0, -1), base.plugins)) problems.push(`00-meshnet.conflist is stale: its plugins before meshnet are not ${base.file}'s (meshnetd chains at start: restart the meshnet pod on this node)`);
     if (!f.meshnetdRunning) problems.push('00-meshnet.conflist is stale: meshnetd is not running here, and a stopped meshnetd leaves its file behind (start the meshnet pod, or remove the file)');
   }
   if (!f.binDir) problems.push(`no CNI bin_dir in k3s's containerd config (${CONTAINERD_CONFIGS.join(' or ')})`);
@@ -137,13 +125,21 @@ export function cniNodeSummary(f: CniNodeFacts): string {
   return `meshnet chained after ${chainBase(f.configs)?.file ?? '?'}; plugin in ${f.binDir}; meshnetd running`;
 }
 
+const CHECK_SETTLE_MS = 20_000;
+
 /** After meshnet's rollout: on every node meshnet is chained after k3s's config, installed, running, with the inventory's link type. */
 export const cniCheckTask: NodeTask<null> = {
   id: 'cni:check',
   appliesTo: (n) => n.role !== 'builder',
   async run(_node, conn, ctx) {
-    const facts = parseCniNodeProbe((await conn.run(CNI_NODE_PROBE)).stdout);
-    const problems = cniNodeProblems(facts, ctx.inventory.cni.linkType);
-    return problems.length ? { status: 'failed', reason: problems.join('; ') } : { status: 'unchanged', reason: cniNodeSummary(facts) };
+    // meshnet's pod is ready before meshnetd has surely written its config (it has no readiness probe): look again, bounded.
+    const deadline = Date.now() + CHECK_SETTLE_MS;
+    for (;;) {
+      const facts = parseCniNodeProbe((await conn.run(CNI_NODE_PROBE)).stdout);
+      const problems = cniNodeProblems(facts, ctx.inventory.cni.linkType);
+      if (problems.length === 0) return { status: 'unchanged', reason: cniNodeSummary(facts) };
+      if (Date.now() > deadline) return { status: 'failed', reason: problems.join('; ') };
+      await new Promise((r) => setTimeout(r, 2000));
+    }
   },
 };

@@ -11,10 +11,12 @@ import { sh, type Command } from '../core/shell.ts';
 import type { NodeTask } from '../core/runner.ts';
 import type { Connection } from '../core/ssh.ts';
 import type { Inventory } from '../inventory/types.ts';
-import { cniBinDirOf, CONTAINERD_CONFIGS, manifestText, renderMeshnet, renderTopo, type ManifestInputs } from './manifests.ts';
+import { CONTAINERD_CNI_FACTS, CONTAINERD_CONFIGS, containerdCniOf } from './containerd-config.ts';
+import { manifestText, renderMeshnet, renderTopo, type ManifestInputs } from './manifests.ts';
 import { rolloutOf } from './rollout.ts';
 import { schemaProblems } from './validate.ts';
 import { parseNodeList, type NodeReadiness } from '../k3s/ready.ts';
+import { parseProbe } from '../preflight/probe.ts';
 
 export const MANIFESTS_DIR = '/var/lib/rancher/k3s/server/manifests';
 
@@ -116,7 +118,7 @@ export interface DeployProbe {
 /** The read-only deploy probe: k3s version, the manifest's digest, containerd's CNI settings and the workload, one round trip. */
 export function deployProbe(c: Component): Command {
   return sh`printf 'version=%s\\n' "$(k3s --version 2>/dev/null | head -n1)"; printf 'sha=%s\\n' "$(sha256sum ${c.file} 2>/dev/null | cut -d' ' -f1)"
-for f in ${CONTAINERD_CONFIGS}; do if [ -f "$f" ]; then grep -A3 -F '.cni]' "$f" | sed 's/^/containerd=/'; break; fi; done
+${CONTAINERD_CNI_FACTS}
 printf '%s\\n' ${WORKLOAD_MARK}; ${getWorkload(c)} 2>/dev/null || true`;
 }
 
@@ -137,11 +139,10 @@ export function parseDeployProbe(stdout: string): DeployProbe {
   } catch {
     /* missing (kubectl printed nothing) or cut off: polled again */
   }
-  const containerd = facts.split('\n').filter((l) => l.startsWith('containerd=')).map((l) => l.slice('containerd='.length)).join('\n');
   return {
     version: /^version=.*?(v\d+\.\d+\.\d+\+k3s\d+)/m.exec(facts)?.[1] ?? null,
     remoteSha256: /^sha=([0-9a-f]{64})$/m.exec(facts)?.[1] ?? '',
-    cniBinDir: cniBinDirOf(containerd),
+    cniBinDir: containerdCniOf(parseProbe(facts)).binDir,
     workloadJson,
   };
 }
@@ -154,6 +155,7 @@ export function deployTask(c: Component, opts: DeployOptions): NodeTask<DeployDa
       const probe = parseDeployProbe((await conn.run(deployProbe(c))).stdout);
       const { version, cniBinDir } = probe;
       if (!version) return { status: 'failed', reason: `${node.name} runs no k3s (run k3s:install first)` };
+      if (!cniBinDir && c.usesCniBinDir && ctx.check) return { status: 'would change', reason: `cannot render yet: no CNI bin_dir in k3s's containerd config on ${node.name} (k3s writes it once its agent has started)`, data: { file: c.file, rollout: 'not checked (--check)' } };
       if (!cniBinDir && c.usesCniBinDir) return { status: 'failed', reason: `${node.name}: no CNI bin_dir in k3s's containerd config (${CONTAINERD_CONFIGS.join(' or ')}); k3s writes it once its agent has started: wait for k3s:ready, or check that flannel is not disabled` };
       const facts = { k3sVersion: version, cniBinDir: cniBinDir ?? '' };
       const objects = renderObjects(c, ctx.inventory, facts, opts.images);

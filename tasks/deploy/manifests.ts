@@ -30,9 +30,6 @@ function template(path: string): Obj[] {
   return (loadAll(readFileSync(new URL(path, TEMPLATES), 'utf8')) as Obj[]).filter(Boolean);
 }
 
-/** k3s writes config-v3.toml with containerd 2 (from v1.31.6/v1.32.2), config.toml before: the first that exists is the node's. */
-export const CONTAINERD_CONFIGS = ['/var/lib/rancher/k3s/agent/etc/containerd/config-v3.toml', '/var/lib/rancher/k3s/agent/etc/containerd/config.toml'];
-
 /** k3s keeps flannel's CNI config here, not in /etc/cni/net.d. */
 export const K3S_CNI_CONF_DIR = '/var/lib/rancher/k3s/agent/etc/cni/net.d';
 
@@ -54,26 +51,6 @@ export function k3sCniBinDirFallback(k3sVersion: string): string {
   const since = STATIC_CNI_BIN_SINCE[`${v.major}.${v.minor}`];
   const isStatic = since ? semver.gte(v, since) : semver.gte(v, '1.32.0');
   return isStatic ? K3S_STATIC_CNI_BIN : K3S_DATA_CURRENT_BIN;
-}
-
-/**
- * The CNI bin folder named by the containerd config k3s generates
- * (agent/etc/containerd/config.toml, or config-v3.toml for containerd 2): the
- * `bin_dir` (or first of `bin_dirs`) of its `…cni]` table; null when absent.
- */
-export function cniBinDirOf(containerdConfig: string): string | null {
-  let inCni = false;
-  for (const raw of containerdConfig.split('\n')) {
-    const line = raw.trim();
-    if (line.startsWith('[')) {
-      inCni = /\.cni['"]?\]$/.test(line);
-      continue;
-    }
-    if (!inCni) continue;
-    const m = /^bin_dirs?\s*=\s*\[?\s*["']([^"']+)["']/.exec(line);
-    if (m) return m[1]!;
-  }
-  return null;
 }
 
 function podSpec(w: Obj): PodSpec {
@@ -108,7 +85,8 @@ function linkType(spec: PodSpec, type: LinkType): void {
   for (const c of spec.containers) for (const e of c.env ?? []) if (e.name === 'INTER_NODE_LINK_TYPE') e.value = type;
 }
 
-function sortKeys(value: unknown): unknown {
+/** Keys sorted at every level (as Go's encoding/json writes a map, and as armlab renders manifests). */
+export function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value && typeof value === 'object') {
     return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Obj)[k])]));

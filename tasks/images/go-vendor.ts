@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import semver from 'semver';
 import { $ } from '../core/local.ts';
 import { RefusalError } from '../core/errors.ts';
 import { sourcesCacheDir } from './lock.ts';
@@ -22,7 +23,7 @@ exec chroot "$rootfs" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/tmp GOTOOLCHAIN=l
 
 /** The `go` directive of a go.mod (the least Go that builds the module), null when absent. */
 export function goDirective(goMod: string): string | null {
-  return /^go\s+(\d+\.\d+(?:\.\d+)?)\s*$/m.exec(goMod)?.[1] ?? null;
+  return /^go\s+(\d+\.\d+(?:\.\d+)?)\s*(?:\/\/.*)?$/m.exec(goMod)?.[1] ?? null;
 }
 
 /** `go1.27.0` / `go1.22` (a toolchain's VERSION file) → `1.27.0`, null when unreadable. */
@@ -30,12 +31,9 @@ export function toolchainGoVersion(versionFile: string): string | null {
   return /^go(\d+\.\d+(?:\.\d+)?)/.exec(versionFile.trim())?.[1] ?? null;
 }
 
-/** Pure: Go versions compared numerically (1.9 < 1.26; a missing patch is 0). */
+/** Pure: Go versions compared as semver (1.9 < 1.26; a missing patch is 0). */
 export function goVersionAtLeast(have: string, want: string): boolean {
-  const parts = (v: string) => v.split('.').map(Number);
-  const [h, w] = [parts(have), parts(want)];
-  for (let i = 0; i < 3; i++) if ((h[i] ?? 0) !== (w[i] ?? 0)) return (h[i] ?? 0) > (w[i] ?? 0);
-  return true;
+  return semver.gte(semver.coerce(have)!, semver.coerce(want)!);
 }
 
 /** The toolchain must provide at least the Go the module asks for, or the vendored build fails later with GOTOOLCHAIN=local. */

@@ -33,7 +33,7 @@ async function download(url: string, to: string): Promise<void> {
   if (/^https?:\/\//.test(url)) {
     const res = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(600_000) }).catch((err: Error) => {
       const cause = (err.cause as Error | undefined)?.message ?? err.message;
-      throw new RefusalError(`${url}: cannot download (${cause}); without a route to it, map it to a local copy with a source mirror (images.sourceMirrors in the inventory, or --source-mirror PREFIX=PATH)`);
+      throw new RefusalError(`${url}: cannot download (${cause}); without a route to it, map it to a local copy with a source mirror (images.sourceMirrors in the inventory, or --source-mirror PREFIX=PATH), or fix the mirror named here`);
     });
     if (!res.ok || !res.body) throw new RefusalError(`${url}: download failed: HTTP ${res.status}`);
     await pipeline(Readable.fromWeb(res.body as Parameters<typeof Readable.fromWeb>[0]), createWriteStream(to));
@@ -56,11 +56,12 @@ export async function fetchTarball(spec: TarballSpec, log: (m: string) => void, 
     log(`fetching ${spec.url}${from === spec.url ? '' : ` from its mirror ${from}`}`);
     await download(from, `${file}.part`);
     sha256 = await sha256OfFile(`${file}.part`);
+    const got = from === spec.url ? spec.url : `${spec.url} (from its mirror ${from})`;
     if (spec.sha256 && sha256 !== spec.sha256) {
       await rm(dir, { recursive: true, force: true });
-      throw new RefusalError(`${spec.url}: sha256 is ${sha256}, but the recipe pins ${spec.sha256}; refusing an upstream tarball that changed`);
+      throw new RefusalError(`${got}: sha256 is ${sha256}, but the recipe pins ${spec.sha256}; refusing an upstream tarball that changed`);
     }
-    if (!spec.sha256) log(`${spec.url}: no sha256 pinned in the recipe; trusting it on first use, pin it with  sha256: ${sha256}`);
+    if (!spec.sha256) log(`${got}: no sha256 pinned in the recipe; trusting it on first use, pin it with  sha256: ${sha256}`);
     await rename(`${file}.part`, file);
     await writeFile(digestFile, `${sha256}\n`);
   }

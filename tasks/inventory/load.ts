@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ProblemsError } from '../core/errors.ts';
 import { parseLocated } from '../core/yaml-schema.ts';
+import { absoluteTarget, isRemote } from '../images/source-mirror.ts';
 import { checkRules } from './rules.ts';
 import { inventorySchema, type RawInventory } from './schema.ts';
 import type { Inventory, NodeSpec } from './types.ts';
@@ -30,11 +31,10 @@ function expandPath(p: string, baseDir: string, home: string): string {
   return isAbsolute(p) ? p : resolve(baseDir, p);
 }
 
-/** A URL as it is; a path made absolute, keeping a trailing slash (the prefix's rest is appended to it). */
+/** A mirror target: a URL as it is; a path with ~ expanded, made absolute against the inventory's folder. */
 function mirrorTarget(to: string, baseDir: string, home: string): string {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(to)) return to;
-  const path = expandPath(to, baseDir, home);
-  return to.endsWith('/') && !path.endsWith('/') ? `${path}/` : path;
+  if (isRemote(to)) return to;
+  return absoluteTarget(to === '~' || to.startsWith('~/') ? join(home, to.slice(1)) : to, baseDir);
 }
 
 function normalize(raw: RawInventory, file: string, baseDir: string, home: string): Inventory {

@@ -12,6 +12,7 @@ import type { Inventory, NodeSpec } from '../inventory/types.ts';
 import { CONFIG_PATH, configText, digest, INSTALL_RECORD, installEnv, needsToken, renderConfig, TOKEN_FILE } from './config.ts';
 import type { K3sArtifacts } from './download.ts';
 import { conflict, hasWork, planNode } from './plan.ts';
+import { parseProbe } from '../preflight/probe.ts';
 import { K3S_PROBE, parseK3sProbe, type K3sFacts } from './probe.ts';
 
 const INSTALL_SCRIPT_ON_NODE = '/usr/local/lib/armlab/k3s-install.sh';
@@ -37,6 +38,8 @@ export interface InstallInputs {
   tokenSha256: string | null;
   /** Facts k3s:prep ended with in the same run (re-probed after its reboot): no second probe. */
   known?: Map<string, K3sFacts>;
+  /** How long a restarted server may take to be ready before the next server is touched. */
+  readyTimeoutMs: number;
 }
 
 export function installRecord(inv: Inventory, node: NodeSpec, scriptSha256: string): string {
@@ -44,23 +47,30 @@ export function installRecord(inv: Inventory, node: NodeSpec, scriptSha256: stri
 }
 
 /**
- * Restart without blocking on the Type=notify unit, then wait until the new run
- * has begun (a new invocation, active or activating: a notify unit not yet
- * ready), failing at once on 'failed'. Readiness is k3s:ready's to wait for.
+ * Restart without blocking on the Type=notify unit (a blocking restart returns
+ * only once k3s is ready: never, for an agent that cannot join), then wait,
+ * bounded, until the new run has begun (a new invocation): for an agent,
+ * active or activating (k3s:ready waits for it to join); for a server, active,
+ * i.e. ready, so that servers restart one at a time and keep their quorum.
+ * A new run that failed or crashed (auto-restart) fails the node at once.
  */
-async function restartNoBlock(conn: Connection, nodeName: string, service: string, timeoutMs = 30_000): Promise<void> {
-  const invocation = sh`systemctl show -p InvocationID --value ${service}; systemctl is-active ${service}`;
-  const [before] = (await conn.run(invocation, { allowFailure: true })).stdout.split('\n');
+async function restartNoBlock(conn: Connection, nodeName: string, service: string, untilReady: boolean, timeoutMs: number): Promise<void> {
+  const show = sh`systemctl show -p InvocationID -p ActiveState -p SubState ${service}`;
+  const state = async () => parseProbe((await conn.run(show, { allowFailure: true })).stdout);
+  const before = (await state()).InvocationID ?? '';
   await conn.run(sh`systemctl restart --no-block ${service}`);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const [id, state = ''] = (await conn.run(invocation, { allowFailure: true })).stdout.trim().split('\n');
-    if (id && id !== before && (state === 'active' || state === 'activating')) return;
-    if ((state === 'failed' && id !== before) || Date.now() > deadline) {
+    const s = await state();
+    const started = (s.InvocationID ?? '') !== '' && s.InvocationID !== before;
+    const crashed = started && (s.ActiveState === 'failed' || s.SubState === 'auto-restart');
+    if (started && !crashed && (s.ActiveState === 'active' || (!untilReady && s.ActiveState === 'activating'))) return;
+    if (crashed || Date.now() > deadline) {
       const journal = await conn.run(sh`journalctl -u ${service} -n 15 --no-pager 2>&1 || true`, { allowFailure: true });
-      throw new RemoteCommandError(nodeName, `systemctl is-active ${service}`, 3, journal.stdout, `${service} is ${state}`);
+      const what = crashed ? `${service} failed to start (${s.ActiveState}/${s.SubState})` : `${service} is ${s.ActiveState || 'unknown'}/${s.SubState || 'unknown'} after ${timeoutMs / 1000}s${untilReady ? ', not ready' : ''}`;
+      throw new RemoteCommandError(nodeName, `systemctl restart --no-block ${service}`, 3, journal.stdout, what);
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
@@ -69,7 +79,7 @@ export function installNodeTask(inputs: () => InstallInputs): NodeTask<K3sFacts>
     id: 'k3s:install',
     appliesTo: (n) => n.role !== 'builder',
     async run(node, conn, ctx, progress) {
-      const { artifacts, installScriptSha256, token, tokenSha256, known } = inputs();
+      const { artifacts, installScriptSha256, token, tokenSha256, known, readyTimeoutMs } = inputs();
       const inv = ctx.inventory;
       const facts = known?.get(node.name) ?? parseK3sProbe((await conn.run(K3S_PROBE)).stdout);
       const clash = conflict(node, facts);
@@ -115,7 +125,7 @@ export function installNodeTask(inputs: () => InstallInputs): NodeTask<K3sFacts>
       // install.sh ran with INSTALL_K3S_SKIP_START and notices no config or token change: (re)start here, without
       // blocking on the Type=notify unit (a restart returns only once k3s is ready); k3s:ready waits, bounded.
       progress(`starting ${plan.service}`);
-      await restartNoBlock(conn, node.name, plan.service);
+      await restartNoBlock(conn, node.name, plan.service, node.role === 'server', node.role === 'server' ? readyTimeoutMs : 30_000);
       return { status: 'changed', reason: plan.reasons.join('; '), data: facts };
     },
   };

@@ -84,7 +84,7 @@ export async function k3sInstallCommand(argv: string[], onlyPrep = false): Promi
     const installScriptSha256 = await sha256OfFile(artifacts.installScript);
     let token: Secret | null = null;
     let tokenSha256: string | null = null;
-    const task = installNodeTask(() => ({ artifacts, installScriptSha256, token, tokenSha256, known: prep.data }));
+    const task = installNodeTask(() => ({ artifacts, installScriptSha256, token, tokenSha256, known: prep.data, readyTimeoutMs }));
 
     const first = firstServer(inventory);
     const servers = selected.filter((n) => n.role === 'server');
@@ -99,7 +99,7 @@ export async function k3sInstallCommand(argv: string[], onlyPrep = false): Promi
     const joinersCurrent = tokenSha256 !== null && joiners.every((j) => probe.data.get(j.name)?.tokenSha256 === tokenSha256);
     if (joiners.length > 0 && !failed.has(first.name) && !joinersCurrent) {
       try {
-        token = await readToken(connections, first, ctx.check ? 1 : 60);
+        token = await readToken(connections, first, ctx.check ? 1 : Math.max(1, Math.ceil(readyTimeoutMs / 2000)));
       } catch (err) {
         if (!ctx.check) {
           for (const n of joiners) {

@@ -19,6 +19,7 @@ import { $, run } from '../../tasks/core/local.ts';
 import { sh, type Command } from '../../tasks/core/shell.ts';
 import { Connection } from '../../tasks/core/ssh.ts';
 import { inspectArchive } from '../../tasks/images/archive.ts';
+import { sortKeys } from '../../tasks/deploy/manifests.ts';
 import type { LockFile } from '../../tasks/images/lock.ts';
 import { loadInventory } from '../../tasks/inventory/load.ts';
 import { floatAbiOf } from '../../tasks/preflight/evaluate.ts';
@@ -102,9 +103,9 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
       const conflist = join(conf, '00-meshnet.conflist');
       const parses = async () => { try { return JSON.parse(await readFile(conflist, 'utf8')) as unknown; } catch { return null; } };
       await waitFor('meshnetd to write 00-meshnet.conflist', parses, 60_000, 200);
-      // Init's output: the chained config's own keys, cniVersion 0.3.0, meshnet appended; tab-indented, keys sorted, no newline.
+      // Init's output: the chained config's own keys, cniVersion 0.3.0, meshnet appended; tab-indented, keys sorted at every level (a Go map), no newline.
       const chained = { cniVersion: '0.3.0', name: 'cbr0', plugins: [...flannel.plugins, { ipam: {}, name: 'meshnet', type: 'meshnet' }] };
-      assert.equal(await readFile(conflist, 'utf8'), JSON.stringify(chained, null, '\t'));
+      assert.equal(await readFile(conflist, 'utf8'), JSON.stringify(sortKeys(chained), null, '\t'));
       assert.equal(await readFile(join(conf, 'meshnet-inter-node-link-type'), 'utf8'), 'GRPC');
       assert.equal(await readFile(join(host, 'meshnet-inter-node-link-type'), 'utf8'), 'GRPC', 'the entrypoint wrote the host file the plugin reads');
       const plugin = await readFile(join(bin, 'meshnet'));

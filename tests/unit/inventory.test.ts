@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProblemsError } from '../../tasks/core/errors.ts';
 import { loadInventory, parseInventory } from '../../tasks/inventory/load.ts';
-import { fetchUrlOf, parseMirrorFlags } from '../../tasks/images/source-mirror.ts';
+import { absoluteTarget, fetchUrlOf, parseMirrorFlags } from '../../tasks/images/source-mirror.ts';
 
 function problems(source: string): string[] {
   try {
@@ -130,4 +130,11 @@ test('source mirrors: paths resolve against the inventory (a trailing slash kept
   assert.deepEqual(problems('cluster: lab\nnodes:\n  - {name: pi1, address: 10.0.0.1, role: server}\nimages:\n  sourceMirrors:\n    "https://github.com/": ""\n'), [
     'inventory/x.yaml:6 images.sourceMirrors.https://github.com/: got "", expected a local path or URL to fetch from instead',
   ]);
+});
+
+test('source mirror targets: URLs and scp-style git addresses as they are; flag paths absolute against the working directory', () => {
+  assert.equal(absoluteTarget('git@mirror.lan:github/', '/inv'), 'git@mirror.lan:github/');
+  assert.equal(absoluteTarget('file:///srv/x', '/inv'), 'file:///srv/x');
+  assert.equal(absoluteTarget('srv/mirror/', '/inv'), '/inv/srv/mirror/');
+  assert.deepEqual(parseMirrorFlags(['https://github.com/=rel/dir/']), [{ prefix: 'https://github.com/', target: `${process.cwd()}/rel/dir/` }]);
 });

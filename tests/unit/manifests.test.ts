@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
+import { cniBinDirOf } from '../../tasks/deploy/containerd-config.ts';
 import { COMPONENTS, deployProbe, parseDeployProbe } from '../../tasks/deploy/deploy.ts';
-import { cniBinDirOf, k3sCniBinDirFallback, manifestText, renderMeshnet, renderTopo, type ManifestInputs } from '../../tasks/deploy/manifests.ts';
+import { k3sCniBinDirFallback, manifestText, renderMeshnet, renderTopo, type ManifestInputs } from '../../tasks/deploy/manifests.ts';
 import { rolloutOf } from '../../tasks/deploy/rollout.ts';
 import { schemaProblems } from '../../tasks/deploy/validate.ts';
 
@@ -82,7 +83,8 @@ test('deploy probe: version, manifest digest and workload from one output; a mis
   const sha = 'a'.repeat(64);
   const workload = JSON.stringify({ metadata: { generation: 1 }, status: {} });
   const head = `version=k3s version v1.31.12+k3s1 (abc)\nsha=${sha}\n--- armlab workload ---\n`;
-  const cni = 'containerd=[plugins."io.containerd.grpc.v1.cri".cni]\ncontainerd=  bin_dir = "/var/lib/rancher/k3s/data/cni"\n';
+  const config = '[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "/var/lib/rancher/k3s/data/cni"\n';
+  const cni = `containerd_config=${Buffer.from(config).toString('base64')}\n`;
   assert.deepEqual(parseDeployProbe(`${head}${workload}\n`), { version: 'v1.31.12+k3s1', remoteSha256: sha, cniBinDir: null, workloadJson: `${workload}\n` });
   assert.deepEqual(parseDeployProbe(`${head.replace('--- armlab', `${cni}--- armlab`)}`), { version: 'v1.31.12+k3s1', remoteSha256: sha, cniBinDir: '/var/lib/rancher/k3s/data/cni', workloadJson: null });
   assert.equal(parseDeployProbe(`${head}{"metadata":`).workloadJson, null);

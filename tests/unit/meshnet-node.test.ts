@@ -12,12 +12,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { chainBase, CNI_NODE_PROBE, cniNodeProblems, parseCniNodeProbe, type CniNodeFacts } from '../../tasks/deploy/cni-node.ts';
 import { selectorProblem } from '../../tasks/deploy/deploy.ts';
-import { cniBinDirOf, k3sCniBinDirFallback } from '../../tasks/deploy/manifests.ts';
+import { cniBinDirOf } from '../../tasks/deploy/containerd-config.ts';
+import { k3sCniBinDirFallback, sortKeys } from '../../tasks/deploy/manifests.ts';
 import { standInScript } from '../helpers/k3s-mirror.ts';
 
 const FLANNEL = { name: 'cbr0', cniVersion: '1.0.0', plugins: [{ type: 'flannel', delegate: { hairpinMode: true } }, { type: 'portmap', capabilities: { portMappings: true } }] };
-/** What meshnetd's Init writes from FLANNEL: its keys, cniVersion 0.3.0, meshnet appended, tab-indented, keys sorted. */
-const CHAINED = JSON.stringify({ cniVersion: '0.3.0', name: 'cbr0', plugins: [...FLANNEL.plugins, { ipam: {}, name: 'meshnet', type: 'meshnet' }] }, null, '\t');
+/** What meshnetd's Init writes from FLANNEL: its keys, cniVersion 0.3.0, meshnet appended; tab-indented, keys sorted at every level (a Go map). */
+const CHAINED = JSON.stringify(sortKeys({ cniVersion: '0.3.0', name: 'cbr0', plugins: [...FLANNEL.plugins, { ipam: {}, name: 'meshnet', type: 'meshnet' }] }), null, '\t');
 
 const healthy: CniNodeFacts = {
   meshnetConflist: CHAINED,
@@ -30,6 +31,7 @@ const healthy: CniNodeFacts = {
 
 test('a node where meshnetd chained meshnet after flannel, with the plugin installed and meshnetd running, is healthy', () => {
   assert.deepEqual(cniNodeProblems(healthy, 'VXLAN'), []);
+  assert.match(CHAINED, /"delegate": \{\n\t+"hairpinMode": true\n\t+\},\n\t+"type": "flannel"/, 'keys reordered from flannel\'s file, as meshnetd writes them');
   assert.deepEqual(cniNodeProblems({ ...healthy, linkType: null }, 'VXLAN'), [], 'no file: the plugin falls back to VXLAN');
 });
 
