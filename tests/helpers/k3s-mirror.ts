@@ -35,7 +35,7 @@ const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 /** The stand-in as served for one version and arch: one script, as k3s is one binary, its parts inlined at their INCLUDE lines. */
 export function standInScript(tag: string, arch: string): string {
   return readFileSync(join(STAND_IN, 'k3s'), 'utf8')
-    .replace(/^# @INCLUDE ([a-z]+\.sh)@$/gm, (_, part: string) => readFileSync(join(STAND_IN, part), 'utf8'))
+    .replace(/^# @INCLUDE ([a-z-]+\.sh)@$/gm, (_, part: string) => readFileSync(join(STAND_IN, part), 'utf8'))
     .replace("VERSION='@VERSION@'", `VERSION='${tag}'`)
     .replace("ARCH='@ARCH@'", `ARCH='${arch}'`);
 }
