@@ -57,6 +57,12 @@ async function nodeRow(conn: Connection, lockEntries: Parameters<typeof planNode
   return { images, cni: problems.length ? problems.join('; ') : `meshnet chained (${linkType})` };
 }
 
+/** Pure: why the first server's API gave no node list: k3s missing is not an unreachable server. */
+export function k3sApiProblem(server: string, code: number, stderr: string): string {
+  if (code === 127) return `k3s not installed on ${server}`;
+  return `no answer from k3s on ${server}: ${stderr.trim().split('\n')[0] || `exit ${code}`}`;
+}
+
 export async function statusCommand(argv: string[]): Promise<number> {
   const { common } = parseCommon(argv);
   const inventory = await loadInventory(requireInventory(common));
@@ -68,6 +74,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
   try {
     const server = await connections.get(firstServer(inventory));
     const k3sNodes = await server.run(sh`k3s kubectl get nodes -o json`, { allowFailure: true });
+    const apiProblem = k3sApiProblem(firstServer(inventory).name, k3sNodes.code, k3sNodes.stderr);
     const seen = k3sNodes.code === 0 ? parseNodeList(k3sNodes.stdout) : [];
     const podsJson = await server.run(sh`k3s kubectl get pods -A -o json`, { allowFailure: true });
     let pods: PodList = {};
@@ -79,7 +86,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
     await Promise.all(
       nodes.map(async (node) => {
         const k = seen.find((s) => s.name === node.name);
-        const k3s = k ? `${k.version ?? '?'} ${k.ready ? 'Ready' : 'NotReady'}` : k3sNodes.code === 0 ? 'not registered' : 'server unreachable';
+        const k3s = k ? `${k.version ?? '?'} ${k.ready ? 'Ready' : 'NotReady'}` : k3sNodes.code === 0 ? 'not registered' : apiProblem;
         try {
           const row = await nodeRow(await connections.get(node), lockEntries, inventory.cni.linkType);
           rows.push([node.name, k3s, row.images, row.cni, podsOn(node.name, pods)]);

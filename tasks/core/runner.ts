@@ -100,6 +100,15 @@ export function renderSummary(outcomes: Outcome[]): string {
   );
 }
 
+/** Pure: `id: ok`, `id: FAILED on pi1, pi2`, or for a failure of no single node (node '-') its task: `FAILED: k3s:artifacts`. */
+export function verdictLine(id: string, outcomes: Outcome[]): string {
+  const failed = outcomes.filter((o) => o.status === 'failed');
+  if (failed.length === 0) return `${id}: ok`;
+  const nodes = [...new Set(failed.filter((o) => o.node !== '-').map((o) => o.node))];
+  const tasks = [...new Set(failed.filter((o) => o.node === '-').map((o) => o.task))];
+  return `${id}: FAILED${tasks.length ? `: ${tasks.join(', ')}` : ''}${nodes.length ? `${tasks.length ? ';' : ''} on ${nodes.join(', ')}` : ''}`;
+}
+
 /**
  * A command's ending: the summary table, then `diagnosis` if any, then the
  * verdict line (`id: ok` or `id: FAILED on a, b`). Returns the exit code.
@@ -107,9 +116,8 @@ export function renderSummary(outcomes: Outcome[]): string {
 export function printSummary(id: string, outcomes: Outcome[], diagnosis = ''): number {
   process.stdout.write(`\n${renderSummary(outcomes)}\n`);
   if (diagnosis) process.stdout.write(`\ndiagnosis:\n${redact(diagnosis)}\n`);
-  const failedOn = [...new Set(outcomes.filter((o) => o.status === 'failed').map((o) => o.node))];
-  process.stdout.write(failedOn.length ? `\n${id}: FAILED on ${failedOn.join(', ')}\n` : `\n${id}: ok\n`);
-  return failedOn.length ? 1 : 0;
+  process.stdout.write(`\n${verdictLine(id, outcomes)}\n`);
+  return anyFailed(outcomes) ? 1 : 0;
 }
 
 export function anyFailed(outcomes: Outcome[]): boolean {

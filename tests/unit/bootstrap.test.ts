@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { changesNote, passThrough, stepOptions, stepsFrom } from '../../tasks/bootstrap.ts';
-import { podsOn } from '../../tasks/status.ts';
+import { k3sApiProblem, podsOn } from '../../tasks/status.ts';
+import { verdictLine } from '../../tasks/core/runner.ts';
 
 const STEPS = ['preflight', 'k3s:install', 'kubeconfig', 'images:build', 'images:import', 'cni:deploy', 'topo:deploy'].map((name) => ({ name }));
 
@@ -45,4 +46,17 @@ test('status: a pod as kubectl shows it, a waiting reason before the phase', () 
   assert.equal(podsOn('pi2', list), 'meshnet-pi2 Running (not ready)');
   assert.equal(podsOn('pi3', list), 'meshnet-pi3 ErrImagePull');
   assert.equal(podsOn('pi4', list), '-');
+});
+
+test('the verdict line names failed nodes, and a failure of no single node by its task, never "-"', () => {
+  const o = (node: string, task: string, status: 'failed' | 'unchanged') => ({ node, task, status, reason: '' });
+  assert.equal(verdictLine('k3s:install', [o('pi1', 'k3s:install', 'unchanged')]), 'k3s:install: ok');
+  assert.equal(verdictLine('k3s:install', [o('pi2', 'k3s:install', 'failed'), o('pi3', 'k3s:install', 'failed')]), 'k3s:install: FAILED on pi2, pi3');
+  assert.equal(verdictLine('k3s:install', [o('-', 'k3s:artifacts', 'failed')]), 'k3s:install: FAILED: k3s:artifacts');
+  assert.equal(verdictLine('k3s:install', [o('-', 'k3s:artifacts', 'failed'), o('pi1', 'k3s:install', 'failed')]), 'k3s:install: FAILED: k3s:artifacts; on pi1');
+});
+
+test('status says k3s is not installed when it is not, and otherwise what the API said', () => {
+  assert.equal(k3sApiProblem('pi1', 127, 'bash: line 1: k3s: command not found\n'), 'k3s not installed on pi1');
+  assert.equal(k3sApiProblem('pi1', 1, 'The connection to the server 127.0.0.1:6443 was refused\n'), 'no answer from k3s on pi1: The connection to the server 127.0.0.1:6443 was refused');
 });
