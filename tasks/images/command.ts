@@ -65,7 +65,8 @@ export async function imagesBuildCommand(argv: string[]): Promise<number> {
     }
   }
   const version = await engine.version().catch((err: Error) => {
-    throw new RefusalError(`the Docker Engine at ${engineName} does not answer: ${err.message}`);
+    const start = dockerHost || process.env.DOCKER_HOST || inventory?.images.builder ? 'check that it runs there' : 'start it (Debian: apt-get install docker.io; systemctl start docker), or point --docker-host at one';
+    throw new RefusalError(`the Docker Engine at ${engineName} does not answer: ${err.message}; ${start}`);
   });
   log(`engine: ${engineName}, Docker ${version.Version} on ${version.Arch}`);
   const results: ImageResult[] = [];

@@ -37,7 +37,8 @@ async function fetchOk(url: string): Promise<Response> {
   try {
     res = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(300_000) });
   } catch (err) {
-    throw new Error(`cannot download ${url}: ${(err as Error).cause ? String((err as Error & { cause: Error }).cause.message) : (err as Error).message}`);
+    const cause = (err as Error).cause ? String((err as Error & { cause: Error }).cause.message) : (err as Error).message;
+    throw new Error(`cannot download ${url}: ${cause}; without a route to it, set k3s.mirror in the inventory to a mirror you can reach, or fill ~/.cache/armlab/k3s/ and use --offline`);
   }
   if (!res.ok) throw new Error(`cannot download ${url}: HTTP ${res.status}`);
   return res;
