@@ -17,7 +17,9 @@ version_at_least() {
 # (k3s-io/k3s: static data/cni from PR #10868, in v1.32.0 and backported to
 # v1.31.2, v1.30.6, v1.29.10, v1.28.15; data/<hash>/bin before, with data/current
 # linking to it. containerd 2 and config-v3.toml from v1.31.6 and v1.32.2,
-# config.toml (version 2) before; rendered lines as in k3s issues #11799/#11800).
+# config.toml (version 2) before; the CNI table as k3s-io/k3s
+# pkg/agent/templates/templates_linux.go at 06be48b6 renders it, and as k3s
+# issues #11799/#11800 recorded it).
 write_cni_files() {
   local conf=$DATA/agent/etc/cni/net.d ctd=$DATA/agent/etc/containerd minor since bin
   mkdir -p "$conf" "$ctd"
