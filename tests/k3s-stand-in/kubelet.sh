@@ -18,6 +18,12 @@
 #     with a back-off (10 s doubling, at most 40 s) and counted in RESTARTS;
 #   - a changed workload replaces its pod; a removed one stops it;
 #   - reports each pod's status and log tail to the server (kubectl reads those).
+# What it imitates is kubelet's behaviour in general, not one upstream file at one
+# commit: the back-off of kubernetes' pkg/kubelet/kubelet.go (backOffPeriod 10 s,
+# doubling; upstream caps it at MaxContainerBackOff, 300 s, where this stand-in
+# stops at 40 s so that tests do not wait) and the short-name normalization of
+# distribution/reference (docker.io/, library/, :latest). It is not faithful to
+# what armlab does not rely on: networking, cgroups, probes, more than one container.
 KUBELET_RUN=/run/armlab-stand-in-kubelet
 
 kubelet_platform() {
