@@ -88,7 +88,6 @@ export function chainBase(configs: Record<string, string>): { file: string; plug
   return null;
 }
 
-
 /** Pure: what is wrong with meshnet on a node (empty when it is chained, current, installed and running). */
 export function cniNodeProblems(f: CniNodeFacts, linkType: LinkType): string[] {
   const problems: string[] = [];

@@ -89,7 +89,6 @@ export function selectorProblem(selector: Record<string, string>, nodes: NodeRea
   return `no node matches nodeSelector ${want} (${have || 'no nodes'})${arch}`;
 }
 
-
 async function diagnose(conn: Connection, c: Component): Promise<string> {
   const { namespace, kind, name } = c.workload;
   const out = await conn.run(
@@ -155,8 +154,10 @@ export function deployTask(c: Component, opts: DeployOptions): NodeTask<DeployDa
       const probe = parseDeployProbe((await conn.run(deployProbe(c))).stdout);
       const { version, cniBinDir } = probe;
       if (!version) return { status: 'failed', reason: `${node.name} runs no k3s (run k3s:install first)` };
-      if (!cniBinDir && c.usesCniBinDir && ctx.check) return { status: 'would change', reason: `cannot render yet: no CNI bin_dir in k3s's containerd config on ${node.name} (k3s writes it once its agent has started)`, data: { file: c.file, rollout: 'not checked (--check)' } };
-      if (!cniBinDir && c.usesCniBinDir) return { status: 'failed', reason: `${node.name}: no CNI bin_dir in k3s's containerd config (${CONTAINERD_CONFIGS.join(' or ')}); k3s writes it once its agent has started: wait for k3s:ready, or check that flannel is not disabled` };
+      if (!cniBinDir && c.usesCniBinDir) {
+        const why = `no CNI bin_dir in k3s's containerd config on ${node.name} (${CONTAINERD_CONFIGS.join(' or ')}); k3s writes it once its agent has started: wait for k3s:ready, or check that flannel is not disabled`;
+        return ctx.check ? { status: 'would change', reason: `cannot render yet: ${why}`, data: { file: c.file, rollout: 'not checked (--check)' } } : { status: 'failed', reason: why };
+      }
       const facts = { k3sVersion: version, cniBinDir: cniBinDir ?? '' };
       const objects = renderObjects(c, ctx.inventory, facts, opts.images);
       const text = manifestText(objects, headerOf(c, ctx.inventory, facts));

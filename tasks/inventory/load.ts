@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { ProblemsError } from '../core/errors.ts';
 import { parseLocated } from '../core/yaml-schema.ts';
-import { absoluteTarget, isRemote } from '../images/source-mirror.ts';
+import { absoluteTarget } from '../images/source-mirror.ts';
 import { checkRules } from './rules.ts';
 import { inventorySchema, type RawInventory } from './schema.ts';
 import type { Inventory, NodeSpec } from './types.ts';
@@ -33,7 +33,6 @@ function expandPath(p: string, baseDir: string, home: string): string {
 
 /** A mirror target: a URL as it is; a path with ~ expanded, made absolute against the inventory's folder. */
 function mirrorTarget(to: string, baseDir: string, home: string): string {
-  if (isRemote(to)) return to;
   return absoluteTarget(to === '~' || to.startsWith('~/') ? join(home, to.slice(1)) : to, baseDir);
 }
 

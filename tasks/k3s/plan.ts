@@ -20,8 +20,6 @@ export interface NodePlan {
   writeConfig: boolean;
   writeToken: boolean;
   runInstall: boolean;
-  /** Restart needed for what install.sh does not notice (binary swapped before it, config, token). */
-  restartForChanges: boolean;
   /** Nothing changed but the service is not running. */
   start: boolean;
   /** Human words: what will happen, or why nothing does. */
@@ -45,13 +43,11 @@ export function planNode(node: NodeSpec, facts: K3sFacts, want: Desired): NodePl
   const runInstall = facts.unit !== service || facts.installRecord !== want.installRecord;
   if (wrongUnit) reasons.push(`node has ${facts.unit} but its role needs ${service}; run k3s:uninstall first`);
   else if (runInstall) reasons.push(facts.unit ? 'install.sh environment changed' : `run install.sh (${service})`);
-  const installed = facts.unit === service;
-  const restartForChanges = installed && (uploadBinary || writeConfig || writeToken);
   // 'activating': a Type=notify unit started, not yet ready (an agent still joining): k3s:ready waits for it.
   const start = !uploadBinary && !writeConfig && !writeToken && !runInstall && !['active', 'activating'].includes(facts.active[service]);
   if (start) reasons.push(`${service} is ${facts.active[service] || 'not running'}; start it`);
   if (reasons.length === 0) reasons.push(`k3s ${want.tag} installed, config unchanged, ${service} ${facts.active[service]}`);
-  return { service, uploadBinary, writeConfig, writeToken, runInstall, restartForChanges, start, reasons };
+  return { service, uploadBinary, writeConfig, writeToken, runInstall, start, reasons };
 }
 
 export function hasWork(plan: NodePlan): boolean {
