@@ -167,7 +167,7 @@ export async function buildOne(engine: Docker, p: Prepared, lock: LockFile, opts
 
 async function contextFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => !e.isDirectory()).map((e) => join(e.parentPath ?? (e as { path: string }).path, e.name).slice(dir.length + 1)).sort();
+  return entries.filter((e) => !e.isDirectory()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1)).sort();
 }
 
 /** dockerode hands BuildKit's step output over base64-encoded; status lines arrive as text. */
