@@ -14,7 +14,8 @@
 #     command/args/env of the manifest, in its own mount and PID namespaces,
 #     chrooted (`unshare --root`). It shares the node's network (hostNetwork or
 #     not) and gets no cgroup limits: runc cannot run inside the lab's nspawn hosts;
-#   - a pod is ready once its process has run for 3 s; a process that ends is restarted
+#   - a pod is Running once its command was exec'd (never while the stand-in sets it
+#     up), ready once that has run for 3 s; a process that ends is restarted
 #     with a back-off (10 s doubling, at most 40 s) and counted in RESTARTS;
 #   - a changed workload replaces its pod; a removed one stops it;
 #   - reports each pod's status and log tail to the server (kubectl reads those).
@@ -143,6 +144,9 @@ pod_start() {
     printf 'ErrImagePull\timage %s is not in containerd (k8s.io) and the stand-in has no registry to pull from' "$ref"
     return 1
   fi
+  # The image is there now: an image problem is over (kubelet's waiting reason becomes
+  # ContainerCreating), unlike a crash, which stays the last state until the pod is ready.
+  case "$(cut -f1 "$d/reason" 2>/dev/null)" in ErrImagePull|ImagePullBackOff) rm -f "$d/reason" ;; esac
   mkdir -p "$d/rootfs"
   mountpoint -q "$d/rootfs" || kctr images mount --rw --platform "$PLATFORM" "$ref" "$d/rootfs" > "$d/mount.out" 2>&1 || {
     printf 'CreateContainerError\t%s' "$(tail -n1 "$d/mount.out")"; return 1; }
@@ -153,7 +157,23 @@ pod_start() {
   setsid unshare --mount --pid --fork --kill-child --mount-proc="$d/rootfs/proc" \
     "$SELF" stand-in-pod-exec "$d" >> "$d/log" 2>&1 < /dev/null &
   echo $! > "$d/pid"
-  date +%s > "$d/started"
+  rm -f "$d/execd"
+}
+
+# True once the pod's process has exec'd the container's command: kubelet calls a
+# container Running only after runc's execve succeeded, so a command that cannot be
+# executed never shows Running, however slow the set-up before it is (bash under
+# qemu on a loaded machine takes seconds). Pid 1 of the pod's PID namespace runs the
+# stand-in's own set-up (the k3s script, env, unshare) until then; under binfmt its
+# comm is the program's name. Records when it was first seen.
+pod_execd() {
+  local d=$1 outer child comm
+  [ -s "$d/execd" ] && return 0
+  outer=$(cat "$d/pid" 2>/dev/null) || return 1
+  read -r child _ < "/proc/$outer/task/$outer/children" 2>/dev/null || return 1
+  comm=$(cat "/proc/$child/comm" 2>/dev/null) || return 1
+  case "$comm" in k3s|env|unshare) return 1 ;; esac
+  date +%s > "$d/execd"
 }
 
 # One pass over the workloads this node should run.
@@ -214,10 +234,11 @@ kubelet_sync() {
 
 report_pod() {
   local d=$1 ns=$2 pod=$3 phase=Pending ready=false reason='' message='' log
-  # Ready once it has kept running for 3 s: a process that cannot even start is not counted.
-  if pod_alive "$d"; then
+  # Running once its command was exec'd; ready once that has kept running for 3 s.
+  # Before that it is Pending and keeps its last reason (ContainerCreating if none).
+  if pod_alive "$d" && pod_execd "$d"; then
     phase=Running
-    [ $(( $(date +%s) - $(cat "$d/started" 2>/dev/null || echo 0) )) -lt 3 ] || { ready=true; rm -f "$d/reason"; }
+    [ $(( $(date +%s) - $(cat "$d/execd") )) -lt 3 ] || { ready=true; rm -f "$d/reason"; }
   fi
   if [ -s "$d/reason" ]; then IFS=$'\t' read -r reason message < "$d/reason"; fi
   log=$(tail -n 40 "$d/log" 2>/dev/null | base64 -w0 | tr '+/=' '-_.')

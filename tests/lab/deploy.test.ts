@@ -131,9 +131,9 @@ describe('cni:deploy and topo:deploy (lab of 3 armhf hosts, k3s stand-in)', { ti
     assert.match(table, /^topo:deploy\s+not run\s+-\s+cni:deploy failed$/m);
     assert.match(r.stdout, /^bootstrap: FAILED at cni:deploy$/m);
 
-    const status = await armlab(['status', '--inventory', inv], { timeoutMs: 120_000, env: { ...env(), ARMLAB_IMAGES_CACHE: cache } });
-    assert.equal(status.code, 0, status.stdout + status.stderr);
-    for (const node of ['pi1', 'pi2', 'pi3']) {
+    // Every pod crash-loops from its first failed start on (it never runs, so it never
+    // shows Running again): wait, bounded, until status shows that of all of them.
+    const rows = ['pi1', 'pi2', 'pi3'].map((node) => {
       // As kubectl's STATUS column has it: the crash-looping pods' reason, not their flipping phase.
       const pods = node === 'pi1' ? 'k8s-topo-pi1 CrashLoopBackOff, meshnet-pi1 CrashLoopBackOff' : `meshnet-${node} CrashLoopBackOff`;
       // Nothing of meshnet on the node (its pod never ran), and the inventory now asks for GRPC: each said.
@@ -142,7 +142,16 @@ describe('cni:deploy and topo:deploy (lab of 3 armhf hosts, k3s stand-in)', { ti
         "meshnet plugin missing from /var/lib/rancher/k3s/data/cni, where k3s's containerd runs CNI plugins",
         "/etc/cni/net\\.d/meshnet-inter-node-link-type is missing, the inventory says GRPC: the plugin would use VXLAN \\(meshnet's pod writes it when it starts\\)",
       ].join('; ');
-      assert.match(status.stdout, new RegExp(`^${node}\\s+v1\\.31\\.12\\+k3s1 Ready\\s+2/2 present\\s+${cni}\\s+${pods}$`, 'm'));
-    }
+      return new RegExp(`^${node}\\s+v1\\.31\\.12\\+k3s1 Ready\\s+2/2 present\\s+${cni}\\s+${pods}$`, 'm');
+    });
+    let status = { code: null as number | null, stdout: '', stderr: '' };
+    const deadline = Date.now() + 180_000;
+    do {
+      status = await armlab(['status', '--inventory', inv], { timeoutMs: 120_000, env: { ...env(), ARMLAB_IMAGES_CACHE: cache } });
+      if (status.code === 0 && rows.every((row) => row.test(status.stdout))) break;
+      await new Promise((r) => setTimeout(r, 2000));
+    } while (Date.now() < deadline);
+    assert.equal(status.code, 0, status.stdout + status.stderr);
+    for (const row of rows) assert.match(status.stdout, row);
   });
 });
