@@ -7,6 +7,7 @@ import type { Inventory, NodeSpec } from '../inventory/types.ts';
 import { noteChange } from './changes.ts';
 import { reasonOf, RefusalError } from './errors.ts';
 import { redact } from './shell.ts';
+import { unlockKeysFirst } from './ssh-auth.ts';
 import type { Connection, Connections } from './ssh.ts';
 import { renderTable } from './table.ts';
 
@@ -55,6 +56,7 @@ export async function runOnNodes<D>(task: NodeTask<D>, nodes: NodeSpec[], ctx: R
   const outcomes: Outcome[] = [];
   const data = new Map<string, D>();
   const targets = nodes.filter((n) => task.appliesTo?.(n) ?? true);
+  await unlockKeysFirst(targets);
   const listr = new Listr(
     targets.map((node) => ({
       title: `${task.id} ${node.name}`,

@@ -5,7 +5,6 @@
  * inventory's known_hosts file.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
@@ -14,6 +13,7 @@ import type { NodeSpec } from '../inventory/types.ts';
 import { ConnectionError, HostKeyError, RemoteCommandError } from './errors.ts';
 import { appendKnownHost, fingerprint, hostKeyAlgorithmsFor, hostToken, judgeHostKey, keyTypeOf, readKnownHosts } from './known-hosts.ts';
 import { redact, Secret, sh, type Command } from './shell.ts';
+import { authFailure, authMethods, credentialsFor } from './ssh-auth.ts';
 
 export interface SessionOptions {
   acceptNewHostKeys?: boolean;
@@ -49,12 +49,13 @@ export function framedScript(command: Command): string {
 
 function describeConnectError(node: NodeSpec, err: Error & { code?: string; level?: string }): string {
   const where = `${node.name} (${node.user}@${node.address}:${node.port})`;
-  if (err.code === 'ECONNREFUSED') return `${where}: connection refused; is sshd running?`;
-  if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') return `${where}: host unreachable`;
-  if (err.code === 'ENOTFOUND') return `${where}: address does not resolve`;
-  if (/handshake|timed out/i.test(err.message)) return `${where}: no answer within ${node.connectTimeoutMs / 1000}s (host down or unreachable)`;
-  if (err.level === 'client-authentication') return `${where}: authentication failed with key ${node.privateKey}`;
-  return `${where}: ${err.message}`;
+  const check = `check by hand with: ssh -p ${node.port} ${node.user}@${node.address}`;
+  const fix = 'or fix its address in the inventory';
+  if (err.code === 'ECONNREFUSED') return `${where}: connection refused: the host is up but nothing listens on port ${node.port}; start sshd there (sudo systemctl enable --now ssh) or set the node's port, then ${check}`;
+  if (err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH') return `${where}: host unreachable from this machine (no route); is it powered and on this network? ${check}, ${fix}`;
+  if (err.code === 'ENOTFOUND') return `${where}: the name ${node.address} does not resolve; use the Pi's IP address, ${fix}`;
+  if (/handshake|timed out/i.test(err.message)) return `${where}: no answer within ${node.connectTimeoutMs / 1000}s (host down, or not reachable from here); ping ${node.address}, then ${check}, ${fix}`;
+  return `${where}: ${err.message}; ${check}`;
 }
 
 export class Connection {
@@ -75,12 +76,7 @@ export class Connection {
   }
 
   static async open(node: NodeSpec, options: SessionOptions = {}): Promise<Connection> {
-    let privateKey: string;
-    try {
-      privateKey = await readFile(node.privateKey, 'utf8');
-    } catch {
-      throw new ConnectionError(`${node.name}: cannot read private key ${node.privateKey} (set connection.privateKey in the inventory)`);
-    }
+    const creds = await credentialsFor(node);
     const entries = await readKnownHosts(node.knownHosts);
     const token = hostToken(node.address, node.port);
     let refusal: HostKeyError | null = null;
@@ -93,7 +89,7 @@ export class Connection {
         host: node.address,
         port: node.port,
         username: node.user,
-        privateKey,
+        authHandler: authMethods(node, creds) as never,
         readyTimeout: node.connectTimeoutMs,
         keepaliveInterval: 5000,
         keepaliveCountMax: 3,
@@ -123,6 +119,7 @@ export class Connection {
     } catch (err) {
       ssh.dispose();
       if (refusal) throw refusal;
+      if ((err as { level?: string }).level === 'client-authentication') throw new ConnectionError(authFailure(node, creds));
       throw new ConnectionError(describeConnectError(node, err as Error));
     }
     if (newKey) await appendKnownHost(node.knownHosts, token, newKey);

@@ -2,9 +2,9 @@
  * The Docker Engine that builds: DOCKER_HOST (or the default socket) on this
  * machine, or the inventory's builder node over SSH. It must never pull.
  */
-import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import type { NodeSpec } from '../inventory/types.ts';
+import { credentialsFor, authMethods } from '../core/ssh-auth.ts';
 import { fingerprint, hostToken, judgeHostKey, readKnownHosts } from '../core/known-hosts.ts';
 
 export function localEngine(dockerHost = process.env.DOCKER_HOST): Docker {
@@ -20,6 +20,7 @@ export function localEngine(dockerHost = process.env.DOCKER_HOST): Docker {
  * in known_hosts as for every other connection.
  */
 export async function builderEngine(node: NodeSpec): Promise<Docker> {
+  const creds = await credentialsFor(node);
   const entries = await readKnownHosts(node.knownHosts);
   const token = hostToken(node.address, node.port);
   return new Docker({
@@ -28,7 +29,7 @@ export async function builderEngine(node: NodeSpec): Promise<Docker> {
     port: node.port,
     username: node.user,
     sshOptions: {
-      privateKey: readFileSync(node.privateKey),
+      authHandler: authMethods(node, creds),
       readyTimeout: node.connectTimeoutMs,
       hostVerifier: (key: Buffer) => {
         const verdict = judgeHostKey(entries, token, key);

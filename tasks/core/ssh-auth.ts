@@ -1,0 +1,166 @@
+/**
+ * Which credentials armlab offers, in OpenSSH's default order: the keys of
+ * the agent at SSH_AUTH_SOCK first, then the inventory's key file. A
+ * passphrase-protected key file is used through the agent when the agent holds
+ * it, otherwise unlocked with a passphrase read from the terminal (never from
+ * argv or the environment, never logged), asked once per key file per run.
+ * Whatever was tried is named when the host refuses all of it.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import ssh2, { type ParsedKey } from 'ssh2';
+import type { NodeSpec } from '../inventory/types.ts';
+import { ConnectionError } from './errors.ts';
+import { fingerprint } from './known-hosts.ts';
+import { askHidden } from './tty.ts';
+
+export interface AgentInfo {
+  socket: string;
+  /** "ED25519 SHA256:… comment" per key the agent holds. */
+  keys: string[];
+  publicBlobs: Buffer[];
+  /** Why the agent could not be asked, when it could not. */
+  problem?: string;
+}
+
+export interface Credentials {
+  agent: AgentInfo | null;
+  /** The key file, parsed (unlocked when it was protected). */
+  key: ParsedKey | null;
+  /** What was found at the key file's path, in words ("key file … (ED25519 SHA256:…)"). */
+  keyNote: string;
+}
+
+// ssh2 is CommonJS: its classes come off the default export.
+const { OpenSSHAgent, utils } = ssh2;
+const AGENT_TIMEOUT_MS = 5000;
+
+const describeKey = (k: ParsedKey) => `${k.type.replace(/^ssh-/, '').toUpperCase()} ${fingerprint(k.getPublicSSH())}${k.comment ? ` ${k.comment}` : ''}`;
+
+let agentAnswer: Promise<AgentInfo | null> | null = null;
+
+/** The agent's keys, asked once per run; null when SSH_AUTH_SOCK is not set. */
+export function agentInfo(socket = process.env.SSH_AUTH_SOCK): Promise<AgentInfo | null> {
+  if (!socket) return Promise.resolve(null);
+  if (agentAnswer) return agentAnswer;
+  agentAnswer = new Promise((resolve) => {
+    if (!existsSync(socket)) return resolve({ socket, keys: [], publicBlobs: [], problem: 'the socket does not exist (a stale SSH_AUTH_SOCK?)' });
+    const timer = setTimeout(() => resolve({ socket, keys: [], publicBlobs: [], problem: `no answer within ${AGENT_TIMEOUT_MS / 1000}s` }), AGENT_TIMEOUT_MS);
+    new OpenSSHAgent(socket).getIdentities((err, keys) => {
+      clearTimeout(timer);
+      if (err) return resolve({ socket, keys: [], publicBlobs: [], problem: err.message });
+      const parsed = (keys ?? []) as ParsedKey[];
+      resolve({ socket, keys: parsed.map(describeKey), publicBlobs: parsed.map((k) => k.getPublicSSH()) });
+    });
+  });
+  return agentAnswer;
+}
+
+/** Parse a private key; 'protected' when it needs a passphrase that was not given or was wrong. */
+function parsePrivate(text: Buffer, passphrase?: string): ParsedKey | 'protected' | Error {
+  const parsed = utils.parseKey(text, passphrase);
+  if (parsed instanceof Error) return /encrypted|passphrase|bad decrypt|integrity check/i.test(parsed.message) ? 'protected' : parsed;
+  return Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
+}
+
+/** The public half of a protected key, from its .pub file beside it (to match it with the agent's keys). */
+async function publicBlobOf(path: string): Promise<Buffer | null> {
+  const text = await readFile(`${path}.pub`).catch(() => null);
+  if (!text) return null;
+  const parsed = utils.parseKey(text);
+  if (parsed instanceof Error) return null;
+  return (Array.isArray(parsed) ? parsed[0]! : parsed).getPublicSSH();
+}
+
+const unlocked = new Map<string, Promise<ParsedKey | null>>();
+const MAX_PASSPHRASE_TRIES = 3;
+
+/** Ask for a protected key's passphrase on the terminal, once per key file per run (parallel nodes share one prompt). */
+function unlockOnTerminal(path: string, text: Buffer): Promise<ParsedKey | null> {
+  let pending = unlocked.get(path);
+  if (!pending) {
+    pending = (async () => {
+      for (let attempt = 1; attempt <= MAX_PASSPHRASE_TRIES; attempt++) {
+        const passphrase = await askHidden(`Enter passphrase for key ${path}: `);
+        if (passphrase === null) return null;
+        const key = parsePrivate(text, passphrase);
+        if (key !== 'protected' && !(key instanceof Error)) return key;
+        process.stderr.write(attempt < MAX_PASSPHRASE_TRIES ? 'Bad passphrase, try again.\n' : 'Bad passphrase.\n');
+      }
+      return null;
+    })();
+    unlocked.set(path, pending);
+  }
+  return pending;
+}
+
+/** Everything armlab can offer for this node; throws when there is nothing to offer. */
+export async function credentialsFor(node: NodeSpec): Promise<Credentials> {
+  const agent = await agentInfo();
+  const usableAgent = agent && !agent.problem && agent.keys.length > 0 ? agent : null;
+  const text = await readFile(node.privateKey).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : err));
+  let key: ParsedKey | null = null;
+  let keyNote = '';
+  if (text === null) keyNote = `key file ${node.privateKey} (does not exist)`;
+  else if (text instanceof Error) keyNote = `key file ${node.privateKey} (unreadable: ${text.message})`;
+  else {
+    const parsed = parsePrivate(text);
+    if (parsed instanceof Error) throw new ConnectionError(`${node.name}: ${node.privateKey} is not a private key armlab can read (${parsed.message}); set connection.privateKey in the inventory to an OpenSSH or PEM private key`);
+    if (parsed !== 'protected') key = parsed;
+    else {
+      const pub = await publicBlobOf(node.privateKey);
+      const inAgent = pub !== null && (usableAgent?.publicBlobs.some((b) => b.equals(pub)) ?? false);
+      // The agent holds it already: no reason to ask for the passphrase.
+      if (!inAgent && process.stdin.isTTY) key = await unlockOnTerminal(node.privateKey, text);
+      if (inAgent) keyNote = `key file ${node.privateKey} (passphrase-protected; used through the agent, which holds it)`;
+      else if (key) keyNote = '';
+      else keyNote = `key file ${node.privateKey} (passphrase-protected, ${process.stdin.isTTY ? 'not unlocked' : 'and no terminal to ask for its passphrase'})`;
+    }
+  }
+  if (key) keyNote = `key file ${node.privateKey} (${describeKey(key)})`;
+  if (!key && !usableAgent) throw new ConnectionError(`${node.name}: no SSH key to offer: ${[agentNote(agent), keyNote].join('; ')}. ${NEXT_STEP}`);
+  return { agent: usableAgent, key, keyNote };
+}
+
+const NEXT_STEP =
+  'Set connection.privateKey in the inventory to a key the Pis accept, or load your key into ssh-agent (eval "$(ssh-agent)"; ssh-add KEY) and run armlab in that shell, so SSH_AUTH_SOCK is set';
+
+export function agentNote(agent: AgentInfo | null): string {
+  if (!agent) return 'no agent (SSH_AUTH_SOCK is not set)';
+  if (agent.problem) return `the agent at ${agent.socket} could not be asked: ${agent.problem}`;
+  if (agent.keys.length === 0) return `the agent at ${agent.socket} (holds no keys)`;
+  return `the agent at ${agent.socket} (${agent.keys.join(', ')})`;
+}
+
+/** ssh2's authHandler: the agent's keys, then the key file, then give up. */
+export function authMethods(node: NodeSpec, creds: Credentials): ({ type: 'agent'; username: string; agent: string } | { type: 'publickey'; username: string; key: ParsedKey })[] {
+  return [
+    ...(creds.agent ? [{ type: 'agent' as const, username: node.user, agent: creds.agent.socket }] : []),
+    ...(creds.key ? [{ type: 'publickey' as const, username: node.user, key: creds.key }] : []),
+  ];
+}
+
+/** The message for a host that refused every credential: what was tried, and how to check. */
+export function authFailure(node: NodeSpec, creds: Credentials): string {
+  const tried = [agentNote(creds.agent), creds.keyNote].filter(Boolean).join(' and ');
+  return (
+    `${node.name} (${node.user}@${node.address}:${node.port}): authentication failed; tried ${tried}. ` +
+    `None is in ~${node.user}/.ssh/authorized_keys there: check with ssh -p ${node.port} -i ${node.privateKey} ${node.user}@${node.address}, ` +
+    `and add your public key with ssh-copy-id -p ${node.port} -i ${node.privateKey} ${node.user}@${node.address}`
+  );
+}
+
+/**
+ * Ask for every protected key's passphrase before the progress display starts
+ * (it would draw over the prompt). Problems are left to each node's connection,
+ * which reports them in its row.
+ */
+export async function unlockKeysFirst(nodes: readonly NodeSpec[]): Promise<void> {
+  if (!process.stdin.isTTY) return;
+  const seen = new Set<string>();
+  for (const node of nodes) {
+    if (seen.has(node.privateKey)) continue;
+    seen.add(node.privateKey);
+    await credentialsFor(node).catch(() => undefined);
+  }
+}
