@@ -15,6 +15,7 @@ import { IMPORT_PROBE, parseProbe } from './import/remote.ts';
 import { CNI_NODE_PROBE, cniNodeProblems, parseCniNodeProbe } from './deploy/cni-node.ts';
 import type { LinkType } from './deploy/manifests.ts';
 import { loadInventory } from './inventory/load.ts';
+import { k3sBuildOf } from './k3s/artifacts.ts';
 import { firstServer } from './k3s/config.ts';
 import { parseNodeList } from './k3s/ready.ts';
 
@@ -71,12 +72,16 @@ export async function statusCommand(argv: string[]): Promise<number> {
   const connections = connectionsFor(common);
   const rows: string[][] = [];
   let failed = false;
+  let serverBuild = '';
   try {
     const server = await connections.get(firstServer(inventory));
     const k3sNodes = await server.run(sh`k3s kubectl get nodes -o json`, { allowFailure: true });
     const apiProblem = k3sApiProblem(firstServer(inventory).name, k3sNodes.code, k3sNodes.stderr);
     const seen = k3sNodes.code === 0 ? parseNodeList(k3sNodes.stdout) : [];
     const podsJson = await server.run(sh`k3s kubectl get pods -A -o json`, { allowFailure: true });
+    // The server's binary names its build (upstream: its commit); said as the node says it.
+    const build = k3sNodes.code === 127 ? null : k3sBuildOf((await server.run(sh`k3s --version`, { allowFailure: true })).stdout);
+    if (build) serverBuild = `${firstServer(inventory).name} runs k3s ${build}`;
     let pods: PodList = {};
     try {
       if (podsJson.code === 0) pods = JSON.parse(podsJson.stdout) as PodList;
@@ -101,6 +106,6 @@ export async function statusCommand(argv: string[]): Promise<number> {
   }
   const order = new Map(nodes.map((n, i) => [n.name, i]));
   rows.sort((a, b) => (order.get(a[0]!) ?? 0) - (order.get(b[0]!) ?? 0));
-  process.stdout.write(`${renderTable(['NODE', 'K3S', 'IMAGES', 'CNI', 'PODS'], rows)}\n`);
+  process.stdout.write(`${renderTable(['NODE', 'K3S', 'IMAGES', 'CNI', 'PODS'], rows)}\n${serverBuild ? `\n${serverBuild}\n` : ''}`);
   return failed ? 1 : 0;
 }

@@ -3,6 +3,7 @@ import { parseCommon, requireInventory, selectNodes } from '../core/args.ts';
 import { UsageError } from '../core/errors.ts';
 import { anyFailed, printSummary, runOnNodes, type Outcome } from '../core/runner.ts';
 import { connectionsFor } from '../core/node-command.ts';
+import { recipeFolders } from '../images/folders.ts';
 import { loadRecipe } from '../images/recipe.ts';
 import { loadInventory } from '../inventory/load.ts';
 import { firstServer } from '../k3s/config.ts';
@@ -11,7 +12,7 @@ import { COMPONENTS, deployTask } from './deploy.ts';
 
 const EXTRA = {
   'rollout-timeout': { type: 'string', default: '300' },
-  'images-dir': { type: 'string', default: 'images' },
+  'images-dir': { type: 'string' },
 } as const;
 
 /** The side-loaded image names, as the recipes name them (what images:build and images:import made). */
@@ -27,7 +28,7 @@ export async function deployCommand(which: 'cni' | 'topo', argv: string[]): Prom
   const inventory = await loadInventory(requireInventory(common));
   const component = COMPONENTS[which];
   const server = firstServer(inventory);
-  const images = await recipeImages(String(values['images-dir']));
+  const images = await recipeImages(recipeFolders(values, inventory).imagesDir);
   const connections = connectionsFor(common);
   const ctx = { inventory, connections, check: common.check, verbose: common.verbose, parallel: common.parallel };
   const outcomes: Outcome[] = [];

@@ -1,5 +1,5 @@
 /** images:build [--images a,b] [--docker-host URL] [--inventory FILE]: build, verify, export, lock. */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import { parseCommon } from '../core/args.ts';
 import { noteChange } from '../core/changes.ts';
 import { ProblemsError, reasonOf, RefusalError, UsageError } from '../core/errors.ts';
@@ -8,6 +8,7 @@ import { loadInventory } from '../inventory/load.ts';
 import { suggestion } from '../inventory/rules.ts';
 import { buildOne, type ImageResult } from './build.ts';
 import { builderEngine, enginePlatformOf, localEngine } from './engine.ts';
+import { recipeFolders } from './folders.ts';
 import { readLock } from './lock.ts';
 import { prepareAll } from './prepare.ts';
 import { parseMirrorFlags, type SourceMirror } from './source-mirror.ts';
@@ -16,8 +17,8 @@ import { buildOrder, crossRecipeProblems, dependenciesOf, listRecipes, loadRecip
 const EXTRA = {
   images: { type: 'string' },
   'docker-host': { type: 'string' },
-  'images-dir': { type: 'string', default: 'images' },
-  'patches-dir': { type: 'string', default: 'patches' },
+  'images-dir': { type: 'string' },
+  'patches-dir': { type: 'string' },
   'source-mirror': { type: 'string', multiple: true },
 } as const;
 
@@ -36,10 +37,18 @@ export function selectRecipes(all: Recipe[], names: string[] | null): Recipe[] {
   return buildOrder(all.filter((r) => picked.has(r.name)));
 }
 
+/** How to get a Docker Engine on this machine, in the words that work here. */
+function startEngineHint(): string {
+  const start = existsSync('/run/systemd/system')
+    ? 'start it: systemctl start docker (Debian package docker.io)'
+    : 'start it (no systemd here): dockerd >/var/log/dockerd.log 2>&1 & (Debian package docker.io)';
+  return `${start}; or point --docker-host or the inventory's images.engine at one (npm run lab:up -- --demo starts one for its lab)`;
+}
+
 export async function imagesBuildCommand(argv: string[]): Promise<number> {
   const { common, values } = parseCommon(argv, EXTRA);
-  const imagesDir = resolve(String(values['images-dir']));
-  const patchesDir = resolve(String(values['patches-dir']));
+  const inventory = common.inventory ? await loadInventory(common.inventory) : null;
+  const { imagesDir, patchesDir } = recipeFolders(values, inventory);
   const all = await Promise.all((await listRecipes(imagesDir)).map((n) => loadRecipe(imagesDir, patchesDir, n)));
   const names = typeof values.images === 'string' ? values.images.split(',').map((s) => s.trim()).filter(Boolean) : null;
   const crossProblems = crossRecipeProblems(all);
@@ -47,13 +56,13 @@ export async function imagesBuildCommand(argv: string[]): Promise<number> {
   const ordered = selectRecipes(all, names);
 
   const log = (m: string) => process.stdout.write(`${m}\n`);
-  const dockerHost = typeof values['docker-host'] === 'string' ? values['docker-host'] : undefined;
+  // --docker-host, then the inventory's images.engine, then DOCKER_HOST (or the default socket).
+  const dockerHost = typeof values['docker-host'] === 'string' ? values['docker-host'] : inventory?.images.engine;
   let engine = localEngine(dockerHost);
   let engineName = dockerHost ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
   // --source-mirror flags first: on the same prefix they win over the inventory's.
   const flagMirrors = parseMirrorFlags((values['source-mirror'] as string[] | undefined) ?? []);
   const sourceMirrors: SourceMirror[] = [...flagMirrors];
-  const inventory = common.inventory ? await loadInventory(common.inventory) : null;
   if (inventory) {
     for (const [prefix, target] of Object.entries(inventory.images.sourceMirrors)) if (!flagMirrors.some((m) => m.prefix === prefix)) sourceMirrors.push({ prefix, target });
   }
@@ -65,7 +74,7 @@ export async function imagesBuildCommand(argv: string[]): Promise<number> {
     }
   }
   const version = await engine.version().catch((err: Error) => {
-    const start = dockerHost || process.env.DOCKER_HOST || inventory?.images.builder ? 'check that it runs there' : 'start it (Debian: apt-get install docker.io; systemctl start docker), or point --docker-host at one';
+    const start = dockerHost || process.env.DOCKER_HOST || inventory?.images.builder ? 'check that it runs there' : startEngineHint();
     throw new RefusalError(`the Docker Engine at ${engineName} does not answer: ${err.message}; ${start}`);
   });
   log(`engine: ${engineName}, Docker ${version.Version} on ${version.Arch}`);

@@ -59,6 +59,9 @@ function normalize(raw: RawInventory, file: string, baseDir: string, home: strin
     images: {
       ...(raw.images?.builder ? { builder: raw.images.builder } : {}),
       platform: 'linux/arm/v7',
+      ...(raw.images?.recipes ? { recipes: expandPath(raw.images.recipes, baseDir, home) } : {}),
+      ...(raw.images?.patches ? { patches: expandPath(raw.images.patches, baseDir, home) } : {}),
+      ...(raw.images?.engine ? { engine: raw.images.engine } : {}),
       // A target that is not a URL is a path, relative to the inventory like the key paths.
       sourceMirrors: Object.fromEntries(Object.entries(raw.images?.sourceMirrors ?? {}).map(([prefix, to]) => [prefix, mirrorTarget(to, baseDir, home)])),
     },

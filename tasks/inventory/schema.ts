@@ -78,7 +78,9 @@ export const k3sSchema = z.strictObject(
       .string(expect('an exact k3s version such as "v1.31.12+k3s1" or a channel such as "stable"'))
       .refine((s) => K3S_EXACT_VERSION.test(s) || (K3S_CHANNEL.test(s) && !s.startsWith('v')), expect('an exact k3s version such as "v1.31.12+k3s1" or a channel such as "stable"'))
       .optional(),
-    mirror: z.url(expect('a base URL for k3s release artefacts, e.g. "https://mirror.example/k3s"')).optional(),
+    mirror: z
+      .url({ protocol: /^(https?|file)$/, ...expect('a base URL for k3s release artefacts, e.g. "https://mirror.example/k3s", or a local folder as "file:///srv/k3s"') })
+      .optional(),
     config: z.record(z.string(), z.unknown(), expect('a mapping of extra k3s config.yaml settings')).optional(),
   },
   expect('a mapping with version, mirror, config'),
@@ -88,11 +90,17 @@ export const imagesSchema = z.strictObject(
   {
     builder: label(NAME).optional(),
     platform: z.literal('linux/arm/v7', expect('"linux/arm/v7" (armlab builds armv7 hard-float images only)')).optional(),
+    recipes: path('the folder of image recipes, e.g. "images"').optional(),
+    patches: path('the folder of patches the recipes name, e.g. "patches"').optional(),
+    engine: z
+      .string(expect('the Docker Engine that builds, as DOCKER_HOST takes it, e.g. "unix:///var/run/docker.sock"'))
+      .regex(/^(unix|tcp|ssh):\/\/./, expect('the Docker Engine that builds, as DOCKER_HOST takes it, e.g. "unix:///var/run/docker.sock"'))
+      .optional(),
     sourceMirrors: z
       .record(z.string().min(1), z.string(expect('a local path or URL to fetch from instead')).min(1, expect('a local path or URL to fetch from instead')), expect('a mapping of upstream URL prefix to a local path or URL'))
       .optional(),
   },
-  expect('a mapping with builder, platform, sourceMirrors'),
+  expect('a mapping with builder, platform, recipes, patches, engine, sourceMirrors'),
 );
 
 export const cniSchema = z.strictObject(

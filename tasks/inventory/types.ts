@@ -22,6 +22,7 @@ export interface Inventory {
   nodes: NodeSpec[];
   k3s: { version: string; mirror?: string; config: Record<string, unknown> };
   /** sourceMirrors: upstream URL prefix → where to fetch from instead (paths relative to the inventory made absolute). */
-  images: { builder?: string; platform: 'linux/arm/v7'; sourceMirrors: Record<string, string> };
+  /** recipes, patches: folders (absolute); engine: a DOCKER_HOST-style address. Unset: the defaults (images/, patches/, DOCKER_HOST). */
+  images: { builder?: string; platform: 'linux/arm/v7'; recipes?: string; patches?: string; engine?: string; sourceMirrors: Record<string, string> };
   cni: { linkType: 'VXLAN' | 'GRPC' };
 }

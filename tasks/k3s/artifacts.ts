@@ -87,6 +87,14 @@ export function expectedSha256(listing: string, file: string): string | null {
   return null;
 }
 
+/**
+ * `k3s version v1.31.12+k3s1 (abcdef12)` → `v1.31.12+k3s1 (abcdef12)`: the version and
+ * the build the binary names itself by (upstream: its commit), shown as the node says it.
+ */
+export function k3sBuildOf(output: string): string | null {
+  return /\b(v\d+\.\d+\.\d+\+k3s\d+(?: \([^)\n]*\))?)/.exec(output)?.[1] ?? null;
+}
+
 /** `k3s version v1.31.12+k3s1 (abcdef12)` → `v1.31.12+k3s1`; only the version token is relied on. */
 export function parseK3sVersion(output: string): string | null {
   return /\b(v\d+\.\d+\.\d+\+k3s\d+)\b/.exec(output)?.[1] ?? null;

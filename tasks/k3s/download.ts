@@ -3,13 +3,15 @@
  * checksum file and install script once per architecture into
  * ~/.cache/armlab/k3s/<tag>/, verify sha256 before anything is uploaded.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { sha256OfFile } from '../core/digest.ts';
 import { RefusalError } from '../core/errors.ts';
 import { cacheRoot } from '../lab/golden.ts';
-import { assetFor, assetUrl, EXACT_VERSION, expectedSha256, sourcesFor, tagFromChannelAnswer, type Sources } from './artifacts.ts';
+import { assetFor, assetUrl, EXACT_VERSION, expectedSha256, sourcesFor, tagFromChannelAnswer } from './artifacts.ts';
 
 export interface ArchArtifacts {
   arch: string;
@@ -28,8 +30,28 @@ export interface DownloadOptions {
   log?: (msg: string) => void;
 }
 
-export function k3sCacheDir(tag: string): string {
-  return join(cacheRoot(), 'k3s', tag);
+/**
+ * Upstream's releases (and channel answers) under k3s/; a mirror's under k3s/mirrors/<its hash>/:
+ * a tag names a release only together with where it came from (a mirror may serve
+ * a build of its own, as the lab's demo serves the k3s stand-in), so one source's
+ * binary is never taken for another's.
+ */
+function sourceCacheRoot(mirror: string | undefined): string {
+  if (!mirror) return join(cacheRoot(), 'k3s');
+  return join(cacheRoot(), 'k3s', 'mirrors', createHash('sha256').update(mirror.replace(/\/+$/, '')).digest('hex').slice(0, 12));
+}
+
+export function k3sCacheDir(tag: string, mirror?: string): string {
+  return join(sourceCacheRoot(mirror), tag);
+}
+
+/** A file: URL's body, as fetch would give an http one (Node's fetch does not read files). */
+async function readFileUrl(url: string): Promise<Buffer> {
+  try {
+    return await readFile(fileURLToPath(url));
+  } catch (err) {
+    throw new Error(`cannot read ${url}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file in the mirror folder' : (err as Error).message}`);
+  }
 }
 
 async function fetchOk(url: string): Promise<Response> {
@@ -45,26 +67,28 @@ async function fetchOk(url: string): Promise<Response> {
 }
 
 async function download(url: string, dest: string): Promise<void> {
-  const body = Buffer.from(await (await fetchOk(url)).arrayBuffer());
+  const body = url.startsWith('file:') ? await readFileUrl(url) : Buffer.from(await (await fetchOk(url)).arrayBuffer());
   const tmp = `${dest}.part`;
   await writeFile(tmp, body);
   await rename(tmp, dest);
 }
 
 /** An exact version stays as is; a channel is asked once (offline: the last answer cached). */
-export async function resolveVersion(version: string, sources: Sources, opts: DownloadOptions = {}): Promise<string> {
+export async function resolveVersion(version: string, mirror: string | undefined, opts: DownloadOptions = {}): Promise<string> {
   if (EXACT_VERSION.test(version)) return version;
-  const remembered = join(cacheRoot(), 'k3s', 'channels', version);
+  const sources = sourcesFor(mirror);
+  const remembered = join(sourceCacheRoot(mirror), 'channels', version);
   if (opts.offline) {
     const tag = (await readFile(remembered, 'utf8').catch(() => '')).trim();
     if (!tag) throw new RefusalError(`--offline: channel "${version}" was never resolved on this machine; set k3s.version to an exact version such as v1.31.12+k3s1`);
     return tag;
   }
   const url = `${sources.channels}/${version}`;
-  const res = await fetchOk(url);
-  const tag = tagFromChannelAnswer(res.url, await res.text());
-  if (!tag) throw new Error(`channel "${version}" (${url}) did not resolve to a k3s version (got ${res.url})`);
-  await mkdir(join(cacheRoot(), 'k3s', 'channels'), { recursive: true });
+  // A mirror folder answers a channel with a file holding the tag.
+  const answer = url.startsWith('file:') ? { url, body: (await readFileUrl(url)).toString('utf8') } : await fetchOk(url).then(async (res) => ({ url: res.url, body: await res.text() }));
+  const tag = tagFromChannelAnswer(answer.url, answer.body);
+  if (!tag) throw new Error(`channel "${version}" (${url}) did not resolve to a k3s version (got ${answer.url})`);
+  await mkdir(join(sourceCacheRoot(mirror), 'channels'), { recursive: true });
   await writeFile(remembered, `${tag}\n`);
   return tag;
 }
@@ -75,8 +99,8 @@ export async function resolveVersion(version: string, sources: Sources, opts: Do
  */
 export async function ensureArtifacts(version: string, mirror: string | undefined, arches: string[], opts: DownloadOptions = {}): Promise<K3sArtifacts> {
   const sources = sourcesFor(mirror);
-  const tag = await resolveVersion(version, sources, opts);
-  const dir = k3sCacheDir(tag);
+  const tag = await resolveVersion(version, mirror, opts);
+  const dir = k3sCacheDir(tag, mirror);
   await mkdir(dir, { recursive: true });
   const wanted = [...new Set(arches)].map((a) => assetFor(a));
   const files = ['install.sh', ...wanted.flatMap((a) => [a.binary, a.checksums])];

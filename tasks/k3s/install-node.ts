@@ -10,6 +10,7 @@ import type { Connection } from '../core/ssh.ts';
 import { Raw, Secret, sh } from '../core/shell.ts';
 import type { Inventory, NodeSpec } from '../inventory/types.ts';
 import { CONFIG_PATH, configText, digest, INSTALL_RECORD, installEnv, needsToken, renderConfig, TOKEN_FILE } from './config.ts';
+import { k3sBuildOf } from './artifacts.ts';
 import type { K3sArtifacts } from './download.ts';
 import { conflict, hasWork, planNode } from './plan.ts';
 import { parseProbe } from '../preflight/probe.ts';
@@ -102,11 +103,16 @@ export function installNodeTask(inputs: () => InstallInputs): NodeTask<K3sFacts>
       if (!hasWork(plan)) return { status: 'unchanged', reason: plan.reasons.join('; '), data: facts };
       if (ctx.check) return { status: 'would change', reason: `would ${plan.reasons.join('; ')}`, data: facts };
 
+      let built: string | null = null;
       if (plan.uploadBinary) {
         progress(`uploading k3s ${artifacts.tag} (${art.arch})`);
         await conn.writeFile('/usr/local/bin/k3s', createReadStream(art.binaryPath), 0o755);
         const landed = (await conn.run(sh`sha256sum /usr/local/bin/k3s | cut -d' ' -f1`)).stdout.trim();
         if (landed !== art.sha256) throw new Error(`${node.name}: uploaded k3s has sha256 ${landed}, expected ${art.sha256}`);
+        // Run it once: it must execute here, and it names its build (said as the node says it).
+        const says = await conn.run(sh`/usr/local/bin/k3s --version`, { allowFailure: true });
+        if (says.code !== 0) throw new Error(`${node.name}: the uploaded k3s ${artifacts.tag} (${art.arch}) does not run there: ${(says.stderr || says.stdout).trim().split('\n')[0] ?? `exit ${says.code}`}`);
+        built = k3sBuildOf(says.stdout);
       }
       if (plan.writeToken) {
         if (tokenText === null) throw new Error(`${node.name}: the cluster token file must be written but the token was not read`);
@@ -126,7 +132,7 @@ export function installNodeTask(inputs: () => InstallInputs): NodeTask<K3sFacts>
       // blocking on the Type=notify unit (a restart returns only once k3s is ready); k3s:ready waits, bounded.
       progress(`starting ${plan.service}`);
       await restartNoBlock(conn, node.name, plan.service, node.role === 'server', node.role === 'server' ? readyTimeoutMs : 30_000);
-      return { status: 'changed', reason: plan.reasons.join('; '), data: facts };
+      return { status: 'changed', reason: [...plan.reasons, ...(built ? [`k3s --version: ${built}`] : [])].join('; '), data: facts };
     },
   };
 }

@@ -46,7 +46,7 @@ export function planNode(node: NodeSpec, facts: K3sFacts, want: Desired): NodePl
   // 'activating': a Type=notify unit started, not yet ready (an agent still joining): k3s:ready waits for it.
   const start = !uploadBinary && !writeConfig && !writeToken && !runInstall && !['active', 'activating'].includes(facts.active[service]);
   if (start) reasons.push(`${service} is ${facts.active[service] || 'not running'}; start it`);
-  if (reasons.length === 0) reasons.push(`k3s ${want.tag} installed, config unchanged, ${service} ${facts.active[service]}`);
+  if (reasons.length === 0) reasons.push(`k3s ${facts.build ?? want.tag} installed, config unchanged, ${service} ${facts.active[service]}`);
   return { service, uploadBinary, writeConfig, writeToken, runInstall, start, reasons };
 }
 

@@ -4,7 +4,7 @@
  */
 import { sh, type Command } from '../core/shell.ts';
 import { KERNEL_FACTS, KV_FUNCTION, parseProbe } from '../preflight/probe.ts';
-import { k3sArchOf, parseK3sVersion } from './artifacts.ts';
+import { k3sArchOf, k3sBuildOf, parseK3sVersion } from './artifacts.ts';
 import { CMDLINE_FILES } from './cmdline.ts';
 import { CONFIG_PATH, INSTALL_RECORD, SERVER_TOKEN_PATH, TOKEN_FILE } from './config.ts';
 
@@ -70,6 +70,8 @@ export interface K3sFacts {
   /** `uname -m`, for messages (an aarch64 kernel may run an armhf userland). */
   kernelArch: string;
   version: string | null;
+  /** The version with the build the binary names (`v1.31.12+k3s1 (abcdef12)`), as `k3s --version` says it. */
+  build: string | null;
   binarySha256: string;
   configSha256: string;
   tokenSha256: string;
@@ -101,6 +103,7 @@ export function parseK3sProbe(stdout: string): K3sFacts {
     arch: k3sArchOf(f.kernel_arch ?? '', f.userland_arch ?? ''),
     kernelArch: f.kernel_arch ?? '',
     version: parseK3sVersion(f.version ?? ''),
+    build: k3sBuildOf(f.version ?? ''),
     binarySha256: f.binary_sha256 ?? '',
     configSha256: f.config_sha256 ?? '',
     tokenSha256: f.token_sha256 ?? '',

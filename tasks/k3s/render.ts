@@ -9,6 +9,7 @@ import { loadInventory } from '../inventory/load.ts';
 import type { Inventory, NodeSpec } from '../inventory/types.ts';
 import { COMPONENTS, renderComponent } from '../deploy/deploy.ts';
 import { recipeImages } from '../deploy/command.ts';
+import { recipeFolders } from '../images/folders.ts';
 import { k3sCniBinDirFallback } from '../deploy/manifests.ts';
 import { CONFIG_PATH, configText, firstServer, installEnv, needsToken, renderConfig, TOKEN_FILE } from './config.ts';
 
@@ -30,7 +31,7 @@ async function renderManifests(inventory: Inventory): Promise<string> {
   if (!/^v\d+\.\d+\.\d+\+k3s\d+$/.test(inventory.k3s.version)) {
     return `# ${server.name}: the meshnet and k8s-topo manifests depend on the installed k3s version; k3s.version is the channel "${inventory.k3s.version}", so they are rendered at deploy time\n`;
   }
-  const images = await recipeImages('images');
+  const images = await recipeImages(recipeFolders({}, inventory).imagesDir);
   // No node to ask: the CNI bin folder is what this k3s release is known to use;
   // cni:deploy reads it from the containerd config k3s generated instead.
   const facts = { k3sVersion: inventory.k3s.version, cniBinDir: k3sCniBinDirFallback(inventory.k3s.version) };

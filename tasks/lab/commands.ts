@@ -14,6 +14,7 @@ const OPTIONS = {
   'link-rate': { type: 'string' },
   'uplink-rate': { type: 'string' },
   'inventory-out': { type: 'string' },
+  demo: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -40,7 +41,7 @@ export async function labUpCommand(argv: string[]): Promise<number> {
   const inventoryOut = v['inventory-out'] ?? (v.name === 'lab' ? 'inventory/lab.yaml' : `inventory/lab-${v.name}.yaml`);
   const started = Date.now();
   const result = await labUp(
-    { name: v.name, dir: v.dir, hosts, ...(v['link-rate'] ? { linkRate: v['link-rate'] } : {}), ...(v['uplink-rate'] ? { uplinkRate: v['uplink-rate'] } : {}) },
+    { name: v.name, dir: v.dir, hosts, ...(v['link-rate'] ? { linkRate: v['link-rate'] } : {}), ...(v['uplink-rate'] ? { uplinkRate: v['uplink-rate'] } : {}), ...(v.demo ? { demo: true } : {}) },
     inventoryOut,
     (msg) => process.stdout.write(`${msg}\n`),
   );
@@ -48,7 +49,10 @@ export async function labUpCommand(argv: string[]): Promise<number> {
   if (result.changes.length === 0) process.stdout.write(`unchanged: lab "${v.name}" is up, nothing to do\n`);
   process.stdout.write(
     `\nlab "${v.name}" ready in ${((Date.now() - started) / 1000).toFixed(1)}s: ${result.plan.hosts.map((h) => `${h.name}=${h.address}`).join(' ')}\n` +
-      `inventory: ${inventoryOut}\nnext: npm run preflight -- --inventory ${inventoryOut}\n`,
+      `inventory: ${inventoryOut}\n` +
+      (v.demo
+        ? `demo: k3s is the armlab k3s STAND-IN (not k3s), image sources are local fixtures, builds go to the lab's own Docker Engine\nnext: npm run bootstrap -- --inventory ${inventoryOut}\n`
+        : `next: npm run preflight -- --inventory ${inventoryOut}\n`),
   );
   return 0;
 }

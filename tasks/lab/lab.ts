@@ -6,8 +6,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { dump } from 'js-yaml';
+import { RefusalError } from '../core/errors.ts';
 import { run, requireCommands, requireRoot } from '../core/local.ts';
 import { ensureArmEmulation } from './binfmt.ts';
+import { ensureDemo, removeDemo, type DemoSettings } from './demo.ts';
 import { ensureGolden } from './golden.ts';
 import { hostPublicKey, hostRuntime, isAlive, prepareHost, startHost, stopHost, waitForSshd, type HostProcess } from './host.ts';
 import { ensureHostNetwork, ensureLan, removeNetwork, routesInUse } from './network.ts';
@@ -37,10 +39,16 @@ export interface LabUpResult {
 }
 
 function sameShape(a: LabSpec, b: LabSpec): boolean {
-  return JSON.stringify([a.hosts, a.linkRate, a.uplinkRate]) === JSON.stringify([b.hosts, b.linkRate, b.uplinkRate]);
+  return JSON.stringify([a.hosts, a.linkRate, a.uplinkRate, a.demo ?? false]) === JSON.stringify([b.hosts, b.linkRate, b.uplinkRate, b.demo ?? false]);
 }
 
-function labInventory(plan: LabPlan): string {
+const DEMO_NOTE = [
+  '# --demo: k3s.mirror serves the armlab k3s STAND-IN (tests/k3s-stand-in/), NOT k3s: real k3s cannot run',
+  '# its kubelet in the lab\'s hosts. The image sources are local fixtures (tests/fixtures/upstream/) reached',
+  '# through images.sourceMirrors; images.engine is the lab\'s own Docker Engine. README: "The demo".',
+].join('\n');
+
+function labInventory(plan: LabPlan, demo: DemoSettings | null): string {
   const doc = {
     cluster: plan.name === 'lab' ? 'lab' : `lab-${plan.name}`,
     connection: {
@@ -50,8 +58,9 @@ function labInventory(plan: LabPlan): string {
       connectTimeout: 20,
     },
     nodes: plan.hosts.map((h, i) => ({ name: h.name, address: h.address, role: i === 0 ? 'server' : 'agent', labels: { 'armlab.dev/lab-userland': h.userland } })),
+    ...(demo ?? {}),
   };
-  return `${INVENTORY_MARKER} for lab "${plan.name}" (${plan.dir}); lab:down removes it\n${dump(doc, { lineWidth: 200 })}`;
+  return `${INVENTORY_MARKER} for lab "${plan.name}" (${plan.dir}); lab:down removes it\n${demo ? `${DEMO_NOTE}\n` : ''}${dump(doc, { lineWidth: 200 })}`;
 }
 
 async function writeIfChanged(path: string, content: string, mode = 0o644): Promise<boolean> {
@@ -70,7 +79,8 @@ export async function labUp(spec: LabSpec, inventoryPath: string, log: (msg: str
   const inventory = resolve(inventoryPath);
   const existing = await readState(spec.dir);
   if (existing && !sameShape(existing.spec, spec)) {
-    throw new Error(`lab "${spec.name}" in ${spec.dir} already exists with other hosts or link rates; run lab:down first`);
+    const was = `${existing.spec.hosts.length} hosts${existing.spec.demo ? ', --demo' : ''}`;
+    throw new RefusalError(`lab "${spec.name}" in ${spec.dir} is already up with other settings (${was}); remove it first with: npm run lab:down -- --name ${spec.name}${spec.dir === `/var/lib/armlab/labs/${spec.name}` ? '' : ` --dir ${spec.dir}`}`);
   }
   const changes: string[] = [];
   if (spec.hosts.some((h) => h.userland === 'armhf')) changes.push(...(await ensureArmEmulation()));
@@ -117,11 +127,18 @@ export async function labUp(spec: LabSpec, inventoryPath: string, log: (msg: str
   const knownHosts = (await Promise.all(plan.hosts.map(async (h) => `${h.address} ${(await hostPublicKey(h)).split(' ').slice(0, 2).join(' ')}`))).join('\n');
   if (await writeIfChanged(join(plan.dir, 'known_hosts'), `${knownHosts}\n`, 0o600)) changes.push('wrote known_hosts');
 
+  let demo: DemoSettings | null = null;
+  if (plan.demo) {
+    const made = await ensureDemo(plan, state, () => writeState(state));
+    changes.push(...made.changes);
+    demo = made.settings;
+  }
+
   const current = await readFile(inventory, 'utf8').catch(() => null);
   if (current !== null && !current.startsWith(INVENTORY_MARKER)) {
     throw new Error(`${inventoryPath} exists and was not written by lab:up; choose another path with --inventory-out`);
   }
-  if (await writeIfChanged(inventory, labInventory(plan))) {
+  if (await writeIfChanged(inventory, labInventory(plan, demo))) {
     changes.push(`wrote inventory ${inventoryPath}`);
     if (!state.created.files.includes(inventory)) state.created.files.push(inventory);
     await writeState(state);
@@ -163,6 +180,7 @@ export async function labDown(dir: string): Promise<string[]> {
       if (existsSync(propagate)) await rm(propagate, { recursive: true, force: true });
     }),
   );
+  removed.push(...(await removeDemo(plan, state)));
   removed.push(...(await removeNetwork(state.created.netns, state.created.rootLinks)));
   for (const file of state.created.files) {
     const text = await readFile(file, 'utf8').catch(() => null);

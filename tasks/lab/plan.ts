@@ -16,6 +16,8 @@ export interface LabSpec {
   linkRate?: string;
   /** tc rate for this machine's link to the LAN, e.g. "1gbit". */
   uplinkRate?: string;
+  /** Also a k3s stand-in release, fixture upstreams and an engine: a whole bootstrap offline (demo.ts). */
+  demo?: boolean;
 }
 
 export interface LabHostPlan {
@@ -45,6 +47,7 @@ export interface LabPlan {
   hosts: LabHostPlan[];
   linkRate?: string;
   uplinkRate?: string;
+  demo: boolean;
 }
 
 /** Lab names end up in interface names (15 characters at most). */
@@ -89,6 +92,7 @@ export function planLab(spec: LabSpec, third: number): LabPlan {
     })),
     ...(spec.linkRate ? { linkRate: spec.linkRate } : {}),
     ...(spec.uplinkRate ? { uplinkRate: spec.uplinkRate } : {}),
+    demo: spec.demo ?? false,
   };
 }
 

@@ -11,6 +11,8 @@ export interface LabState {
   third: number;
   created: { netns: string[]; rootLinks: string[]; files: string[] };
   hosts: Record<string, HostProcess>;
+  /** lab:up --demo: its Docker Engine (0 until it has started). */
+  demo?: { enginePid: number };
 }
 
 export const stateFile = (dir: string) => join(dir, 'lab.json');

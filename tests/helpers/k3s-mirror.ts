@@ -1,23 +1,16 @@
 /**
- * A local k3s release mirror on 127.0.0.1 serving the k3s STAND-IN (see
- * tests/k3s-stand-in/): per version the binaries k3s-armhf, k3s-arm64, k3s
- * (the stand-in script with its version baked in), sha256sum-*.txt, plus
- * install.sh and channel redirects. Every request is recorded.
+ * A local k3s release mirror on 127.0.0.1 serving the k3s STAND-IN's release
+ * folder (tasks/lab/stand-in-release.ts) over HTTP, with channel redirects as
+ * update.k3s.io answers them. Every request is recorded.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { dump, load } from 'js-yaml';
+import { writeStandInRelease, writeStandInVersion } from '../../tasks/lab/stand-in-release.ts';
 
-const STAND_IN = join(import.meta.dirname, '..', 'k3s-stand-in');
-const BUILDS = [
-  { file: 'k3s-armhf', arch: 'arm', sums: 'sha256sum-arm.txt' },
-  { file: 'k3s-arm64', arch: 'arm64', sums: 'sha256sum-arm64.txt' },
-  { file: 'k3s', arch: 'amd64', sums: 'sha256sum-amd64.txt' },
-];
+export { standInScript } from '../../tasks/lab/stand-in-release.ts';
 
 export interface Mirror {
   url: string;
@@ -30,32 +23,10 @@ export interface Mirror {
   close(): Promise<void>;
 }
 
-const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
-
-/** The stand-in as served for one version and arch: one script, as k3s is one binary, its parts inlined at their INCLUDE lines. */
-export function standInScript(tag: string, arch: string): string {
-  return readFileSync(join(STAND_IN, 'k3s'), 'utf8')
-    .replace(/^# @INCLUDE ([a-z-]+\.sh)@$/gm, (_, part: string) => readFileSync(join(STAND_IN, part), 'utf8'))
-    .replace("VERSION='@VERSION@'", `VERSION='${tag}'`)
-    .replace("ARCH='@ARCH@'", `ARCH='${arch}'`);
-}
-
 export async function startMirror(dir: string, versions: string[], channels: Record<string, string> = {}): Promise<Mirror> {
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'install.sh'), readFileSync(join(STAND_IN, 'install.sh')));
+  await writeStandInRelease(dir, versions);
   const requests: string[] = [];
-
-  const addVersion = async (tag: string) => {
-    const vdir = join(dir, tag);
-    await mkdir(vdir, { recursive: true });
-    for (const b of BUILDS) {
-      const body = standInScript(tag, b.arch);
-      await writeFile(join(vdir, b.file), body, { mode: 0o755 });
-      // Like upstream: the listing also names other artefacts of the release.
-      await writeFile(join(vdir, b.sums), `${sha(body)}  ${b.file}\n${sha(`airgap ${b.arch}`)}  k3s-airgap-images-${b.arch}.tar\n`);
-    }
-  };
-  for (const v of versions) await addVersion(v);
+  const addVersion = (tag: string) => writeStandInVersion(dir, tag);
 
   const server = createServer((req, res) => {
     const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');

@@ -170,7 +170,10 @@ pod_execd() {
   local d=$1 outer child comm
   [ -s "$d/execd" ] && return 0
   outer=$(cat "$d/pid" 2>/dev/null) || return 1
-  read -r child _ < "/proc/$outer/task/$outer/children" 2>/dev/null || return 1
+  # The file is "PID " with no newline (read would fail on it).
+  child=$(cat "/proc/$outer/task/$outer/children" 2>/dev/null) || return 1
+  child=${child%% *}
+  [ -n "$child" ] || return 1
   comm=$(cat "/proc/$child/comm" 2>/dev/null) || return 1
   case "$comm" in k3s|env|unshare) return 1 ;; esac
   date +%s > "$d/execd"

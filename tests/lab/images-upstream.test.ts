@@ -11,6 +11,7 @@
  * (One file, so that the images are built once.)
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dump, load } from 'js-yaml';
@@ -24,7 +25,6 @@ import type { LockFile } from '../../tasks/images/lock.ts';
 import { loadInventory } from '../../tasks/inventory/load.ts';
 import { floatAbiOf } from '../../tasks/preflight/evaluate.ts';
 import { startEngine, type TestEngine } from '../helpers/docker.ts';
-import { startMirror, useMirror, type Mirror } from '../helpers/k3s-mirror.ts';
 import { armlab, makeTestDir, startTestLab, waitFor, type TestLab } from '../helpers/lab.ts';
 import { fixtureRecipes, mirrorFlags, recipeWithSource } from '../helpers/upstream.ts';
 
@@ -62,7 +62,8 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
   });
 
   test('cold build: golang for the build machine; meshnet, k8s-topo and quagga arm/v7 and locked', async () => {
-    const r = await build('meshnet,k8s-topo,init-wait,quagga');
+    // Every shipped recipe (frr too: the demo's bootstrap below builds the whole folder).
+    const r = await build('meshnet,k8s-topo,init-wait,quagga,frr');
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(row(r.stdout, 'armlab/golang:sid-1'), /\s+built\s+never built; amd64 \(build machine\), \/usr\/bin\/go x86-64, [\d.]+ MB archive$/);
     assert.match(row(r.stdout, 'armlab/meshnet:kne-577a223-1'), /\s+built\s+never built; arm\/v7, \/meshnetd ARM EABI5 hard-float \(Go, GOARM=7\), [\d.]+ MB archive$/);
@@ -73,7 +74,7 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
     }
     assert.match(r.stdout, /no sha256 pinned in the recipe; trusting it on first use, pin it with {2}sha256: [0-9a-f]{64}/);
     const l = await lock();
-    assert.deepEqual(Object.keys(l.images), ['base', 'golang', 'init-wait', 'k8s-topo', 'meshnet', 'quagga']);
+    assert.deepEqual(Object.keys(l.images), ['base', 'frr', 'golang', 'init-wait', 'k8s-topo', 'meshnet', 'quagga']);
     assert.equal(l.images.golang!.target, 'build-machine');
     assert.equal(l.images.golang!.platform, 'linux/amd64');
     assert.equal(l.images.meshnet!.target, 'nodes');
@@ -183,15 +184,11 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
     }
   });
 
-  describe('then bootstrap on a fresh 3-host armhf lab (k3s stand-in with its kubelet), with the images built above', () => {
+  describe("then the README's first command: lab:up --demo and bootstrap on its inventory alone (k3s stand-in release, fixture upstreams, the lab's own engine), with the images built above", () => {
     let lab: TestLab;
-    let mirror: Mirror;
+    // The images built above are in the cache under the same input hashes: the demo's fixtures are made the same way, byte for byte.
     const labEnv = () => ({ ...env(), ARMLAB_CACHE: join(work, 'k3s-cache'), KUBECONFIG: join(work, 'kubeconfig') });
-    const bootstrap = () =>
-      armlab(['bootstrap', '--inventory', lab.inventory, '--images-dir', imagesDir, '--patches-dir', join(work, 'patches'), '--docker-host', engine.host, '--rollout-timeout', '240'], {
-        timeoutMs: 1_800_000,
-        env: labEnv(),
-      });
+    const bootstrap = () => armlab(['bootstrap', '--inventory', lab.inventory, '--rollout-timeout', '240'], { timeoutMs: 1_800_000, env: labEnv() });
     const stepRow = (out: string, step: string) => out.slice(out.lastIndexOf('STEP')).split('\n').find((l) => l.startsWith(`${step} `)) ?? '';
     async function on(node: string, command: Command): Promise<string> {
       const conn = await Connection.open((await loadInventory(lab.inventory)).nodes.find((n) => n.name === node)!);
@@ -203,16 +200,30 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
     }
 
     before(async () => {
-      lab = await startTestLab(NODES.map((name) => ({ name, userland: 'armhf' as const })));
-      mirror = await startMirror(join(work, 'mirror'), [V1], { stable: V1 });
-      const doc = await useMirror(lab.inventory, mirror, V1);
-      // The upstream sources through the inventory's source mirrors here (the builds above used --source-mirror).
-      await writeFile(lab.inventory, dump({ ...doc, images: { ...(doc.images as object), sourceMirrors: mirrors } }));
+      lab = await startTestLab(NODES.map((name) => ({ name, userland: 'armhf' as const })), { demo: true });
     });
 
     after(async () => {
-      await mirror?.close();
       await lab?.down();
+    });
+
+    test('lab:up --demo: the inventory points k3s at the stand-in release, the sources at fixtures, builds at the lab\'s engine, and says so; again, nothing changes', async () => {
+      const text = await readFile(lab.inventory, 'utf8');
+      assert.match(text, /^# --demo: k3s\.mirror serves the armlab k3s STAND-IN \(tests\/k3s-stand-in\/\), NOT k3s/m);
+      const inv = await loadInventory(lab.inventory);
+      assert.equal(inv.k3s.version, V1);
+      assert.match(inv.k3s.mirror ?? '', new RegExp(`^file://${lab.dir}/demo/k3s-release-[0-9a-f]{12}$`));
+      assert.equal(inv.images.engine, `unix://${lab.dir}/engine/docker.sock`);
+      assert.equal(inv.images.recipes, join(lab.dir, 'demo', 'upstream', 'images'));
+      assert.deepEqual(Object.keys(inv.images.sourceMirrors).sort(), Object.keys(mirrors).sort());
+      const again = await armlab(['lab:up', '--demo', '--name', lab.name, '--dir', lab.dir, '--inventory-out', lab.inventory]);
+      assert.equal(again.code, 0, again.stdout + again.stderr);
+      assert.match(again.stdout, /unchanged: lab ".*" is up, nothing to do/);
+      assert.match(again.stdout, /^demo: k3s is the armlab k3s STAND-IN \(not k3s\)/m);
+      assert.match(again.stdout, /^next: npm run bootstrap -- --inventory /m);
+      const plain = await armlab(['lab:up', '--name', lab.name, '--dir', lab.dir, '--nodes', '3', '--inventory-out', lab.inventory]);
+      assert.equal(plain.code, 1, plain.stdout + plain.stderr);
+      assert.match(plain.stderr, new RegExp(`is already up with other settings \\(3 hosts, --demo\\); remove it first with: npm run lab:down -- --name ${lab.name} --dir ${lab.dir}`));
     });
 
     test('a fresh lab: every step but images:build (done above) changes something; the rollouts complete; meshnet is in front of flannel on every node', async (t) => {
@@ -253,8 +264,10 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
       assert.equal(s.code, 0, s.stdout + s.stderr);
       for (const node of NODES) {
         const pods = node === 'pi1' ? 'k8s-topo-pi1 Running, meshnet-pi1 Running' : `meshnet-${node} Running`;
-        assert.match(s.stdout, new RegExp(`^${node}\\s+v1\\.31\\.12\\+k3s1 Ready\\s+5/5 present\\s+meshnet chained \\(VXLAN\\)\\s+${pods}$`, 'm'));
+        assert.match(s.stdout, new RegExp(`^${node}\\s+v1\\.31\\.12\\+k3s1 Ready\\s+6/6 present\\s+meshnet chained \\(VXLAN\\)\\s+${pods}$`, 'm'));
       }
+      // The cluster's k3s is the stand-in, and status says so, in the binary's own words.
+      assert.match(s.stdout, /^pi1 runs k3s v1\.31\.12\+k3s1 \(armlab-stand-in\)$/m);
     });
 
     test('GRPC links: cni:deploy rolls meshnet again, and on every node the plugin (run on the host, as containerd runs it) reads GRPC', async () => {
@@ -280,12 +293,21 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
         assert.match(s.stdout, new RegExp(`^${node}\\s.*00-meshnet\\.conflist is stale: meshnetd is not running here, and a stopped meshnetd leaves its file behind`, 'm'));
       }
     });
+
+    test('lab:down removes the demo with the lab: its engine stopped, its namespace and folder gone', async () => {
+      const state = JSON.parse(await readFile(join(lab.dir, 'lab.json'), 'utf8')) as { demo: { enginePid: number } };
+      const removed = await lab.down();
+      assert.ok(removed.includes(`the lab's Docker Engine (pid ${state.demo.enginePid})`), removed.join('\n'));
+      assert.ok(!existsSync(`/proc/${state.demo.enginePid}`), 'dockerd stopped');
+      assert.ok(!(await run`ip netns list`).includes(`armlab-${lab.name}-docker`), 'its namespace deleted');
+      assert.ok(!existsSync(lab.dir), 'the release, fixtures and engine data went with the lab folder');
+    });
   });
 
   test('second build: all skipped; a tarball that no longer matches its pinned sha256 stops the run before any build', async () => {
-    const again = await build('meshnet,k8s-topo,init-wait,quagga');
+    const again = await build('meshnet,k8s-topo,init-wait,quagga,frr');
     assert.equal(again.code, 0, again.stdout);
-    for (const image of ['armlab/golang:sid-1', 'armlab/meshnet:kne-577a223-1', TOPO, INIT_WAIT, QUAGGA]) assert.match(row(again.stdout, image), /\s+unchanged\s+/);
+    for (const image of ['armlab/golang:sid-1', 'armlab/meshnet:kne-577a223-1', TOPO, INIT_WAIT, QUAGGA, 'armlab/frr:8.4.4-1']) assert.match(row(again.stdout, image), /\s+unchanged\s+/);
     const before = await lock();
     const pinned = '0'.repeat(64);
     await recipeWithSource(imagesDir, 'quagga', (d) => Object.assign(d.source.tarball!, { url: tarball, sha256: pinned }));

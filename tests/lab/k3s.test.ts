@@ -101,8 +101,8 @@ describe('k3s lifecycle (k3s stand-in)', { timeout: 1_200_000 }, () => {
     await sampler;
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^pi1\s+k3s:prep\s+changed\s+add cgroup flags to \/boot\/firmware\/cmdline\.txt; rebooted$/m);
-    assert.match(r.stdout, /^pi1\s+k3s:install\s+changed\s+install k3s v1\.31\.12\+k3s1; write config\.yaml; run install\.sh \(k3s\)$/m);
-    assert.match(r.stdout, /^pi2\s+k3s:install\s+changed\s+install k3s v1\.31\.12\+k3s1; write config\.yaml; write the cluster token file; run install\.sh \(k3s-agent\)$/m);
+    assert.match(r.stdout, /^pi1\s+k3s:install\s+changed\s+install k3s v1\.31\.12\+k3s1; write config\.yaml; run install\.sh \(k3s\); k3s --version: v1\.31\.12\+k3s1 \(armlab-stand-in\)$/m);
+    assert.match(r.stdout, /^pi2\s+k3s:install\s+changed\s+install k3s v1\.31\.12\+k3s1; write config\.yaml; write the cluster token file; run install\.sh \(k3s-agent\); k3s --version: v1\.31\.12\+k3s1 \(armlab-stand-in\)$/m);
     for (const n of ['pi1', 'pi2', 'pi3']) assert.match(r.stdout, new RegExp(`^${n}\\s+k3s:ready\\s+unchanged\\s+Ready \\(v1\\.31\\.12\\+k3s1\\)$`, 'm'));
     assert.notEqual(await onNode('pi2', sh`cut -d' ' -f22 /proc/1/stat`), bootBefore, 'pi2 rebooted for its cgroup flags');
 
@@ -137,8 +137,8 @@ describe('k3s lifecycle (k3s stand-in)', { timeout: 1_200_000 }, () => {
     const r = await k3s(['k3s:install']);
     assert.equal(r.code, 0, r.stdout);
     assert.match(r.stdout, /^pi1\s+k3s:prep\s+unchanged\s+prepared: \/boot\/firmware\/cmdline\.txt has the cgroup flags, swap off$/m);
-    assert.match(r.stdout, /^pi1\s+k3s:install\s+unchanged\s+k3s v1\.31\.12\+k3s1 installed, config unchanged, k3s active$/m);
-    assert.match(r.stdout, /^pi3\s+k3s:install\s+unchanged\s+k3s v1\.31\.12\+k3s1 installed, config unchanged, k3s-agent active$/m);
+    assert.match(r.stdout, /^pi1\s+k3s:install\s+unchanged\s+k3s v1\.31\.12\+k3s1 \(armlab-stand-in\) installed, config unchanged, k3s active$/m);
+    assert.match(r.stdout, /^pi3\s+k3s:install\s+unchanged\s+k3s v1\.31\.12\+k3s1 \(armlab-stand-in\) installed, config unchanged, k3s-agent active$/m);
     assert.deepEqual(await Promise.all([serviceStart('pi1', 'k3s'), serviceStart('pi2', 'k3s-agent'), serviceStart('pi3', 'k3s-agent')]), starts);
     assert.equal(await onNode('pi1', sh`cut -d' ' -f22 /proc/1/stat`), boot, 'no second reboot');
     const cmdline = await onNode('pi1', sh`cat /boot/firmware/cmdline.txt`);

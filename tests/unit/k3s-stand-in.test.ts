@@ -85,3 +85,29 @@ test("the stand-in server's endpoints: the token first, then a node's record or 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("pod_execd: a pod is not Running while the stand-in sets it up, nor when its command cannot be exec'd; it is from the exec on", () => {
+  const kubelet = join(import.meta.dirname, '..', 'k3s-stand-in', 'kubelet.sh');
+  const dir = mkdtempSync(join(tmpdir(), 'armlab-u'));
+  // As pod_start runs a pod: unshare --fork holds the pod's pid 1, which runs the stand-in's set-up (a script
+  // named k3s, slow here) and then execs env, unshare and the command. The pid file holds the outer unshare's PID.
+  const probe = (command: string) => {
+    writeFileSync(join(dir, 'k3s'), `#!/bin/bash\nsleep 1\nexec env unshare -- ${command}\n`, { mode: 0o755 });
+    return execFileSync('bash', ['-c', `source ${kubelet}
+      d=${dir}; rm -f $d/execd
+      setsid unshare --pid --fork --kill-child ${join(dir, 'k3s')} 2>/dev/null & echo $! > $d/pid
+      states=''
+      for i in $(seq 1 30); do if pod_execd $d; then states="$states R"; else states="$states -"; fi; sleep 0.1; done
+      kill -KILL $(cat $d/pid) 2>/dev/null; wait; echo $states`], { encoding: 'utf8' }).trim().split(' ');
+  };
+  try {
+    const runs = probe('sleep 30');
+    assert.equal(runs[0], '-', `set-up is not Running: ${runs.join(' ')}`);
+    assert.equal(runs.at(-1), 'R', `the command runs: ${runs.join(' ')}`);
+    assert.ok(runs.slice(runs.indexOf('R')).every((s) => s === 'R'), runs.join(' '));
+    const cannot = probe('/no/such/command');
+    assert.ok(cannot.every((s) => s === '-'), `never exec'd: ${cannot.join(' ')}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
