@@ -1,6 +1,7 @@
 /** images:build [--images a,b] [--docker-host URL] [--inventory FILE]: build, verify, export, lock. */
 import { existsSync } from 'node:fs';
 import { parseCommon } from '../core/args.ts';
+import { requireCommands } from '../core/local.ts';
 import { noteChange } from '../core/changes.ts';
 import { ProblemsError, reasonOf, RefusalError, UsageError } from '../core/errors.ts';
 import { renderTable } from '../core/table.ts';
@@ -78,6 +79,7 @@ export async function imagesBuildCommand(argv: string[]): Promise<number> {
     throw new RefusalError(`the Docker Engine at ${engineName} does not answer: ${err.message}; ${start}`);
   });
   log(`engine: ${engineName}, Docker ${version.Version} on ${version.Arch}`);
+  if (ordered.some((r) => r.source?.git)) await requireCommands({ git: 'git' }, 'images:build (recipes with git sources)');
   const results: ImageResult[] = [];
   // Every source fetched and every patch applied before the first build.
   const buildPlatform = enginePlatformOf(version.Arch);

@@ -29,6 +29,9 @@ export const LAB_PACKAGES = {
   unshare: 'util-linux',
 };
 
+/** The demo's engine and fixture repositories. */
+const DEMO_PACKAGES = { dockerd: 'docker.io', git: 'git', nsenter: 'util-linux' };
+
 const INVENTORY_MARKER = '# written by armlab lab:up';
 const SSHD_START_TIMEOUT_MS = 60_000;
 
@@ -73,7 +76,7 @@ async function writeIfChanged(path: string, content: string, mode = 0o644): Prom
 
 export async function labUp(spec: LabSpec, inventoryPath: string, log: (msg: string) => void = () => {}): Promise<LabUpResult> {
   requireRoot('lab:up');
-  await requireCommands(LAB_PACKAGES, 'lab:up');
+  await requireCommands(spec.demo ? { ...LAB_PACKAGES, ...DEMO_PACKAGES } : LAB_PACKAGES, spec.demo ? 'lab:up --demo' : 'lab:up');
   const nameProblem = validateLabName(spec.name);
   if (nameProblem) throw new Error(nameProblem);
   const inventory = resolve(inventoryPath);
