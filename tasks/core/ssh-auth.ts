@@ -105,6 +105,9 @@ export async function credentialsFor(node: NodeSpec): Promise<Credentials> {
   else if (text instanceof Error) keyNote = `key file ${node.privateKey} (unreadable: ${text.message})`;
   else {
     const parsed = parsePrivate(text);
+    if (parsed !== 'protected' && !(parsed instanceof Error) && !parsed.isPrivateKey()) {
+      throw new ConnectionError(`${node.name}: ${node.privateKey} is a public key; set connection.privateKey in the inventory to the private key beside it`);
+    }
     if (parsed instanceof Error) throw new ConnectionError(`${node.name}: ${node.privateKey} is not a private key armlab can read (${parsed.message}); set connection.privateKey in the inventory to an OpenSSH or PEM private key`);
     if (parsed !== 'protected') key = parsed;
     else {
@@ -132,17 +135,24 @@ export function agentNote(agent: AgentInfo | null): string {
   return `the agent at ${agent.socket} (${agent.keys.join(', ')})`;
 }
 
-/** ssh2's authHandler: the agent's keys, then the key file, then give up. */
+/**
+ * ssh2's authHandler: the inventory's key file first (as `ssh -i` offers it first), then
+ * the agent's keys. sshd counts every refused key against MaxAuthTries (6 by default),
+ * so an agent holding many keys must not use them up before the key the inventory names.
+ */
 export function authMethods(node: NodeSpec, creds: Credentials): ({ type: 'agent'; username: string; agent: string } | { type: 'publickey'; username: string; key: ParsedKey })[] {
   return [
-    ...(creds.agent ? [{ type: 'agent' as const, username: node.user, agent: creds.agent.socket }] : []),
     ...(creds.key ? [{ type: 'publickey' as const, username: node.user, key: creds.key }] : []),
+    ...(creds.agent ? [{ type: 'agent' as const, username: node.user, agent: creds.agent.socket }] : []),
   ];
 }
 
+/** ssh2's error for a host that refused every credential (or hung up after too many). */
+export const isAuthRefusal = (err: Error & { level?: string }) => err.level === 'client-authentication' || /Too many authentication failures/i.test(err.message);
+
 /** The message for a host that refused every credential: what was tried, and how to check. */
 export function authFailure(node: NodeSpec, creds: Credentials): string {
-  const tried = [agentNote(creds.agent), creds.keyNote].filter(Boolean).join(' and ');
+  const tried = [creds.keyNote, agentNote(creds.agent)].filter(Boolean).join(' and ');
   return (
     `${node.name} (${node.user}@${node.address}:${node.port}): authentication failed; tried ${tried}. ` +
     `None is in ~${node.user}/.ssh/authorized_keys there: check with ssh -p ${node.port} -i ${node.privateKey} ${node.user}@${node.address}, ` +

@@ -13,7 +13,7 @@ import type { NodeSpec } from '../inventory/types.ts';
 import { ConnectionError, HostKeyError, RemoteCommandError } from './errors.ts';
 import { appendKnownHost, fingerprint, hostKeyAlgorithmsFor, hostToken, judgeHostKey, keyTypeOf, readKnownHosts } from './known-hosts.ts';
 import { redact, Secret, sh, type Command } from './shell.ts';
-import { authFailure, authMethods, credentialsFor } from './ssh-auth.ts';
+import { authFailure, authMethods, credentialsFor, isAuthRefusal } from './ssh-auth.ts';
 
 export interface SessionOptions {
   acceptNewHostKeys?: boolean;
@@ -119,7 +119,7 @@ export class Connection {
     } catch (err) {
       ssh.dispose();
       if (refusal) throw refusal;
-      if ((err as { level?: string }).level === 'client-authentication') throw new ConnectionError(authFailure(node, creds));
+      if (isAuthRefusal(err as Error)) throw new ConnectionError(authFailure(node, creds));
       throw new ConnectionError(describeConnectError(node, err as Error));
     }
     if (newKey) await appendKnownHost(node.knownHosts, token, newKey);

@@ -72,6 +72,8 @@ export const nodeSchema = z.strictObject(
   expect('a mapping with name, address, role'),
 );
 
+const K3S_MIRROR = 'a base URL for k3s release artefacts, e.g. "https://mirror.example/k3s", or a local folder as "file:///srv/k3s"';
+
 export const k3sSchema = z.strictObject(
   {
     version: z
@@ -79,7 +81,9 @@ export const k3sSchema = z.strictObject(
       .refine((s) => K3S_EXACT_VERSION.test(s) || (K3S_CHANNEL.test(s) && !s.startsWith('v')), expect('an exact k3s version such as "v1.31.12+k3s1" or a channel such as "stable"'))
       .optional(),
     mirror: z
-      .url({ protocol: /^(https?|file)$/, ...expect('a base URL for k3s release artefacts, e.g. "https://mirror.example/k3s", or a local folder as "file:///srv/k3s"') })
+      .url({ protocol: /^(https?|file)$/, ...expect(K3S_MIRROR) })
+      // A folder only as an absolute file:/// URL (file:k3s would quietly read /k3s).
+      .refine((u) => !u.startsWith('file:') || u.startsWith('file:///'), expect(K3S_MIRROR))
       .optional(),
     config: z.record(z.string(), z.unknown(), expect('a mapping of extra k3s config.yaml settings')).optional(),
   },

@@ -36,9 +36,13 @@ export interface DownloadOptions {
  * a build of its own, as the lab's demo serves the k3s stand-in), so one source's
  * binary is never taken for another's.
  */
+/** The folder name of a mirror's cache: its URL's hash (a trailing slash does not count). */
+export function mirrorCacheKey(mirror: string): string {
+  return createHash('sha256').update(mirror.replace(/\/+$/, '')).digest('hex').slice(0, 12);
+}
+
 function sourceCacheRoot(mirror: string | undefined): string {
-  if (!mirror) return join(cacheRoot(), 'k3s');
-  return join(cacheRoot(), 'k3s', 'mirrors', createHash('sha256').update(mirror.replace(/\/+$/, '')).digest('hex').slice(0, 12));
+  return mirror ? join(cacheRoot(), 'k3s', 'mirrors', mirrorCacheKey(mirror)) : join(cacheRoot(), 'k3s');
 }
 
 export function k3sCacheDir(tag: string, mirror?: string): string {

@@ -63,9 +63,12 @@ export async function engineAlive(dir: string): Promise<boolean> {
 export async function stopOwnEngine(dir: string, netns: string, fallbackPid = 0): Promise<boolean> {
   const pid = Number(await readFile(join(dir, 'dockerd.pid'), 'utf8').catch(() => String(fallbackPid)));
   let stopped = false;
-  if (pid && existsSync(`/proc/${pid}`)) {
-    process.kill(pid, 'SIGTERM');
-    await waitFor(async () => !existsSync(`/proc/${pid}`), 30_000, 'dockerd to stop').catch(() => process.kill(pid, 'SIGKILL'));
+  // After a reboot the recorded PID may be another program's: only our dockerd (its data root) is stopped.
+  const argv = pid ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '') : '';
+  if (argv.split('\0').includes(join(dir, 'data')) && argv.includes('dockerd')) {
+    const kill = (signal: NodeJS.Signals) => { try { process.kill(pid, signal); } catch { /* already gone */ } };
+    kill('SIGTERM');
+    await waitFor(async () => !existsSync(`/proc/${pid}`), 30_000, 'dockerd to stop').catch(() => kill('SIGKILL'));
     stopped = true;
   }
   // dockerd unmounts its overlays on a clean stop; anything left under its root is ours to unmount.

@@ -15,6 +15,7 @@ import { run } from '../../tasks/core/local.ts';
 import { sh } from '../../tasks/core/shell.ts';
 import { Connection } from '../../tasks/core/ssh.ts';
 import { loadInventory } from '../../tasks/inventory/load.ts';
+import { mirrorCacheKey } from '../../tasks/k3s/download.ts';
 import type { Inventory } from '../../tasks/inventory/types.ts';
 import { armlab, startTestLab, type TestLab } from '../helpers/lab.ts';
 import { startMirror, type Mirror } from '../helpers/k3s-mirror.ts';
@@ -77,7 +78,7 @@ describe('k3s lifecycle (k3s stand-in)', { timeout: 1_200_000 }, () => {
     });
     const r = await k3s(['k3s:install', '--offline', '--no-reboot']);
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /k3s:artifacts\s+failed\s+--offline: the cache .*\/cache\/k3s\/v1\.31\.12\+k3s1 lacks install\.sh, k3s-armhf, sha256sum-arm\.txt/);
+    assert.match(r.stdout, /k3s:artifacts\s+failed\s+--offline: the cache .*\/cache\/k3s\/mirrors\/[0-9a-f]{12}\/v1\.31\.12\+k3s1 lacks install\.sh, k3s-armhf, sha256sum-arm\.txt/);
     assert.doesNotMatch(r.stdout, /k3s:prep/, 'nothing is prepared before the artefacts are there');
     assert.equal(await onNode('pi1', sh`test -e /usr/local/bin/k3s && echo yes || echo no; cat /boot/firmware/cmdline.txt`), `no\n${PI_CMDLINE_START} rootfstype=ext4 fsck.repair=yes rootwait quiet\n`);
   });
@@ -181,7 +182,7 @@ describe('k3s lifecycle (k3s stand-in)', { timeout: 1_200_000 }, () => {
     assert.equal(r.code, 1);
     assert.match(r.stdout, /k3s:artifacts\s+failed\s+k3s-armhf v1\.32\.0\+k3s1: sha256 [0-9a-f]{64} does not match [0-9a-f]{64} from sha256sum-arm\.txt; deleted the download and uploaded nothing/);
     assert.equal(await onNode('pi1', sh`sha256sum /usr/local/bin/k3s`), shaBefore);
-    assert.equal((await run`ls ${join(cache, 'k3s', BAD)}`).split('\n').includes('k3s-armhf'), false);
+    assert.equal((await run`ls ${join(cache, 'k3s', 'mirrors', mirrorCacheKey(mirror.url), BAD)}`).split('\n').includes('k3s-armhf'), false);
   });
 
   test('a version bump upgrades the server before the agents, and all end Ready at the new version', async () => {

@@ -115,7 +115,7 @@ describe('SSH authentication (1-host lab, real sshd and ssh-agent)', { timeout: 
     const text = (r.stdout + r.stderr).replace(/\s+/g, ' ');
     const address = (await readFile(lab.inventory, 'utf8')).match(/address: (\S+)/)![1]!;
     assert.ok(
-      text.includes(`pi1 (pi@${address}:22): authentication failed; tried the agent at ${socket()} (ED25519 ${await fp(stranger)} stranger@armlab) and key file ${other} (ED25519 ${await fp(other)} other@armlab).`),
+      text.includes(`pi1 (pi@${address}:22): authentication failed; tried key file ${other} (ED25519 ${await fp(other)} other@armlab) and the agent at ${socket()} (ED25519 ${await fp(stranger)} stranger@armlab).`),
       text,
     );
     assert.ok(text.includes(`check with ssh -p 22 -i ${other} pi@${address}`), text);

@@ -138,3 +138,16 @@ test('source mirror targets: URLs and scp-style git addresses as they are; flag 
   assert.equal(absoluteTarget('srv/mirror/', '/inv'), '/inv/srv/mirror/');
   assert.deepEqual(parseMirrorFlags(['https://github.com/=rel/dir/']), [{ prefix: 'https://github.com/', target: `${process.cwd()}/rel/dir/` }]);
 });
+
+test('k3s.mirror: http(s) or an absolute file:/// folder; images.recipes, patches and engine normalized', () => {
+  const base = 'cluster: lab\nnodes: [{name: pi1, address: 10.0.0.1, role: server}]\n';
+  const expected = 'a base URL for k3s release artefacts, e.g. "https://mirror.example/k3s", or a local folder as "file:///srv/k3s"';
+  assert.deepEqual(problems(`${base}k3s: {mirror: "file:k3s"}\n`), [`inventory/x.yaml:3 k3s.mirror: got "file:k3s", expected ${expected}`]);
+  assert.deepEqual(problems(`${base}k3s: {mirror: "ftp://m/k3s"}\n`), [`inventory/x.yaml:3 k3s.mirror: got "ftp://m/k3s", expected ${expected}`]);
+  assert.deepEqual(problems(`${base}images: {engine: "/var/run/docker.sock"}\n`), [
+    'inventory/x.yaml:3 images.engine: got "/var/run/docker.sock", expected the Docker Engine that builds, as DOCKER_HOST takes it, e.g. "unix:///var/run/docker.sock"',
+  ]);
+  const inv = parseInventory(`${base}k3s: {mirror: "file:///srv/k3s"}\nimages: {recipes: my-images, patches: ~/p, engine: "unix:///run/d.sock"}\n`, 'x.yaml', '/inv', '/home/u');
+  assert.equal(inv.k3s.mirror, 'file:///srv/k3s');
+  assert.deepEqual([inv.images.recipes, inv.images.patches, inv.images.engine], ['/inv/my-images', '/home/u/p', 'unix:///run/d.sock']);
+});
