@@ -1,6 +1,6 @@
 /**
- * Which credentials armlab offers, in OpenSSH's default order: the keys of
- * the agent at SSH_AUTH_SOCK first, then the inventory's key file. A
+ * Which credentials armlab offers: the inventory's key file first (as
+ * `ssh -i` does), then the keys of the agent at SSH_AUTH_SOCK. A
  * passphrase-protected key file is used through the agent when the agent holds
  * it, otherwise unlocked with a passphrase read from the terminal (never from
  * argv or the environment, never logged), asked once per key file per run.
@@ -8,6 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import ssh2, { type ParsedKey } from 'ssh2';
 import type { NodeSpec } from '../inventory/types.ts';
 import { ConnectionError } from './errors.ts';
@@ -39,14 +40,33 @@ const describeKey = (k: ParsedKey) => `${k.type.replace(/^ssh-/, '').toUpperCase
 
 let agentAnswer: Promise<AgentInfo | null> | null = null;
 
+/** ssh2's agent client, keeping hold of its sockets so that an agent that never answers can be hung up on. */
+class ClosableAgent extends OpenSSHAgent {
+  private readonly streams: Duplex[] = [];
+  override getStream(cb: (err: Error | null | undefined, stream?: Duplex) => void): void {
+    super.getStream((err, stream) => {
+      if (stream) this.streams.push(stream);
+      cb(err, stream);
+    });
+  }
+  hangUp(): void {
+    for (const s of this.streams.splice(0)) s.destroy();
+  }
+}
+
 /** The agent's keys, asked once per run; null when SSH_AUTH_SOCK is not set. */
 export function agentInfo(socket = process.env.SSH_AUTH_SOCK): Promise<AgentInfo | null> {
   if (!socket) return Promise.resolve(null);
   if (agentAnswer) return agentAnswer;
   agentAnswer = new Promise((resolve) => {
     if (!existsSync(socket)) return resolve({ socket, keys: [], publicBlobs: [], problem: 'the socket does not exist (a stale SSH_AUTH_SOCK?)' });
-    const timer = setTimeout(() => resolve({ socket, keys: [], publicBlobs: [], problem: `no answer within ${AGENT_TIMEOUT_MS / 1000}s` }), AGENT_TIMEOUT_MS);
-    new OpenSSHAgent(socket).getIdentities((err, keys) => {
+    const agent = new ClosableAgent(socket);
+    // A hung agent is not used; its socket is closed so that it cannot keep armlab from exiting.
+    const timer = setTimeout(() => {
+      agent.hangUp();
+      resolve({ socket, keys: [], publicBlobs: [], problem: `no answer within ${AGENT_TIMEOUT_MS / 1000}s` });
+    }, AGENT_TIMEOUT_MS);
+    agent.getIdentities((err, keys) => {
       clearTimeout(timer);
       if (err) return resolve({ socket, keys: [], publicBlobs: [], problem: err.message });
       const parsed = (keys ?? []) as ParsedKey[];
@@ -63,13 +83,42 @@ function parsePrivate(text: Buffer, passphrase?: string): ParsedKey | 'protected
   return Array.isArray(parsed) ? (parsed[0] as ParsedKey) : parsed;
 }
 
-/** The public half of a protected key, from its .pub file beside it (to match it with the agent's keys). */
-async function publicBlobOf(path: string): Promise<Buffer | null> {
-  const text = await readFile(`${path}.pub`).catch(() => null);
-  if (!text) return null;
-  const parsed = utils.parseKey(text);
+/**
+ * The public half of a protected key, to match it with the agent's keys: an
+ * OpenSSH-format key file carries it unencrypted (PROTOCOL.key: magic, cipher,
+ * kdf, kdf options, key count, then the public keys); a PEM key does not, so
+ * its .pub file beside it is read.
+ */
+async function publicBlobOf(path: string, text: Buffer): Promise<Buffer | null> {
+  const inFile = openSshPublicBlob(text);
+  if (inFile) return inFile;
+  const pubText = await readFile(`${path}.pub`).catch(() => null);
+  if (!pubText) return null;
+  const parsed = utils.parseKey(pubText);
   if (parsed instanceof Error) return null;
   return (Array.isArray(parsed) ? parsed[0]! : parsed).getPublicSSH();
+}
+
+const OPENSSH_MAGIC = Buffer.from('openssh-key-v1\0');
+
+export function openSshPublicBlob(text: Buffer): Buffer | null {
+  const body = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]+?)-----END OPENSSH PRIVATE KEY-----/.exec(text.toString('latin1'));
+  if (!body) return null;
+  const raw = Buffer.from(body[1]!.replace(/\s+/g, ''), 'base64');
+  if (!raw.subarray(0, OPENSSH_MAGIC.length).equals(OPENSSH_MAGIC)) return null;
+  let at = OPENSSH_MAGIC.length;
+  const readString = (): Buffer | null => {
+    if (at + 4 > raw.length) return null;
+    const len = raw.readUInt32BE(at);
+    if (at + 4 + len > raw.length) return null;
+    const value = raw.subarray(at + 4, at + 4 + len);
+    at += 4 + len;
+    return value;
+  };
+  for (let i = 0; i < 3; i++) if (!readString()) return null; // cipher, kdf name, kdf options
+  if (at + 4 > raw.length || raw.readUInt32BE(at) < 1) return null;
+  at += 4;
+  return readString();
 }
 
 const unlocked = new Map<string, Promise<ParsedKey | null>>();
@@ -111,7 +160,7 @@ export async function credentialsFor(node: NodeSpec): Promise<Credentials> {
     if (parsed instanceof Error) throw new ConnectionError(`${node.name}: ${node.privateKey} is not a private key armlab can read (${parsed.message}); set connection.privateKey in the inventory to an OpenSSH or PEM private key`);
     if (parsed !== 'protected') key = parsed;
     else {
-      const pub = await publicBlobOf(node.privateKey);
+      const pub = await publicBlobOf(node.privateKey, text);
       const inAgent = pub !== null && (usableAgent?.publicBlobs.some((b) => b.equals(pub)) ?? false);
       // The agent holds it already: no reason to ask for the passphrase.
       if (!inAgent && process.stdin.isTTY) key = await unlockOnTerminal(node.privateKey, text);
@@ -151,8 +200,9 @@ export function authMethods(node: NodeSpec, creds: Credentials): ({ type: 'agent
 export const isAuthRefusal = (err: Error & { level?: string }) => err.level === 'client-authentication' || /Too many authentication failures/i.test(err.message);
 
 /** The message for a host that refused every credential: what was tried, and how to check. */
-export function authFailure(node: NodeSpec, creds: Credentials): string {
-  const tried = [creds.keyNote, agentNote(creds.agent)].filter(Boolean).join(' and ');
+export function authFailure(node: NodeSpec, creds: Credentials, agentFailures: readonly string[] = []): string {
+  const agentPart = agentNote(creds.agent) + (agentFailures.length ? `, which failed: ${[...new Set(agentFailures)].join('; ')}` : '');
+  const tried = [creds.keyNote, agentPart].filter(Boolean).join(' and ');
   return (
     `${node.name} (${node.user}@${node.address}:${node.port}): authentication failed; tried ${tried}. ` +
     `None is in ~${node.user}/.ssh/authorized_keys there: check with ssh -p ${node.port} -i ${node.privateKey} ${node.user}@${node.address}, ` +

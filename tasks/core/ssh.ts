@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
-import type { ClientChannel } from 'ssh2';
+import ssh2, { type ClientChannel, type ConnectConfig } from 'ssh2';
 import type { NodeSpec } from '../inventory/types.ts';
 import { ConnectionError, HostKeyError, RemoteCommandError } from './errors.ts';
 import { appendKnownHost, fingerprint, hostKeyAlgorithmsFor, hostToken, judgeHostKey, keyTypeOf, readKnownHosts } from './known-hosts.ts';
@@ -58,6 +58,34 @@ function describeConnectError(node: NodeSpec, err: Error & { code?: string; leve
   return `${where}: ${err.message}; ${check}`;
 }
 
+/**
+ * ssh2's connect, except that a failure of the agent (one that refuses to
+ * sign, as a key added with `ssh-add -c` does with no one to confirm) moves on
+ * to the next credential, as ssh does, where node-ssh's connect gives up.
+ */
+function connectClient(agentFailures: string[], config: ConnectConfig): Promise<ssh2.Client> {
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client();
+    const fail = (err: Error) => {
+      client.removeAllListeners('ready');
+      client.end();
+      reject(err);
+    };
+    const onError = (err: Error & { level?: string }) => (err.level === 'agent' ? agentFailures.push(err.message) : fail(err));
+    const onClose = () => fail(Object.assign(new Error('No response from server'), { code: 'ETIMEDOUT' }));
+    client.on('error', onError);
+    client.once('close', onClose);
+    client.once('ready', () => {
+      client.removeListener('error', onError);
+      client.removeListener('close', onClose);
+      // Until the Connection listens: an error event without a listener would end the process.
+      client.on('error', () => undefined);
+      resolve(client);
+    });
+    client.connect(config);
+  });
+}
+
 export class Connection {
   private closed = false;
   private lost: Error | null = null;
@@ -84,8 +112,9 @@ export class Connection {
     const algorithms = hostKeyAlgorithmsFor(entries, token);
 
     const ssh = new NodeSSH();
+    const agentFailures: string[] = [];
     try {
-      await ssh.connect({
+      ssh.connection = await connectClient(agentFailures, {
         host: node.address,
         port: node.port,
         username: node.user,
@@ -119,7 +148,7 @@ export class Connection {
     } catch (err) {
       ssh.dispose();
       if (refusal) throw refusal;
-      if (isAuthRefusal(err as Error)) throw new ConnectionError(authFailure(node, creds));
+      if (isAuthRefusal(err as Error)) throw new ConnectionError(authFailure(node, creds, agentFailures));
       throw new ConnectionError(describeConnectError(node, err as Error));
     }
     if (newKey) await appendKnownHost(node.knownHosts, token, newKey);

@@ -60,3 +60,22 @@ export function mergeKubeconfig(existing: KubeConfig | null, ours: KubeConfig): 
     'current-context': ours['current-context'] ?? base['current-context'] ?? '',
   };
 }
+
+/**
+ * `existing` without the cluster, user and context named `name`, when that
+ * cluster points at one of `servers` (an entry of the same name for other
+ * machines is someone else's and stays). null when there is nothing to remove.
+ */
+export function removeCluster(existing: KubeConfig, name: string, servers: readonly string[]): KubeConfig | null {
+  const cluster = existing.clusters?.find((c) => c.name === name);
+  const server = cluster?.cluster?.['server'];
+  if (typeof server !== 'string' || !servers.includes(server)) return null;
+  const others = <T extends { name: string }>(list: T[] | undefined) => list?.filter((e) => e.name !== name);
+  return {
+    ...existing,
+    clusters: others(existing.clusters),
+    users: others(existing.users),
+    contexts: others(existing.contexts),
+    'current-context': existing['current-context'] === name ? '' : (existing['current-context'] ?? ''),
+  };
+}

@@ -14,7 +14,7 @@ import { connectionsFor } from '../core/node-command.ts';
 import { sh } from '../core/shell.ts';
 import { loadInventory } from '../inventory/load.ts';
 import { firstServer, serverUrl } from './config.ts';
-import { mergeKubeconfig, retarget, type KubeConfig } from './kubeconfig-merge.ts';
+import { mergeKubeconfig, removeCluster, retarget, type KubeConfig } from './kubeconfig-merge.ts';
 
 export function defaultKubeconfigPath(): string {
   const fromEnv = process.env.KUBECONFIG?.split(':').find(Boolean);
@@ -48,12 +48,31 @@ export async function kubeconfigCommand(argv: string[]): Promise<number> {
     process.stdout.write(`would merge context "${inventory.cluster}" (${serverUrl(inventory)}) into ${target}\n`);
     return 0;
   }
+  await writeKubeconfig(target, text);
+  noteChange(`kubeconfig ${target}`);
+  process.stdout.write(`changed: merged context "${inventory.cluster}" (${serverUrl(inventory)}) into ${target}; current context is now "${inventory.cluster}"\n`);
+  return 0;
+}
+
+/** Replace the kubeconfig atomically, readable by its owner only (it holds the cluster's admin credentials). */
+async function writeKubeconfig(target: string, text: string): Promise<void> {
   await mkdir(dirname(target), { recursive: true, mode: 0o700 });
   const tmp = `${target}.armlab-tmp`;
   await writeFile(tmp, text, { mode: 0o600 });
   await chmod(tmp, 0o600);
   await rename(tmp, target);
-  noteChange(`kubeconfig ${target}`);
-  process.stdout.write(`changed: merged context "${inventory.cluster}" (${serverUrl(inventory)}) into ${target}; current context is now "${inventory.cluster}"\n`);
-  return 0;
+}
+
+/**
+ * Remove the context, cluster and user `name` from the user's kubeconfig when
+ * they point at one of `servers` (lab:down: the lab's servers are gone).
+ * Returns the file it changed, or null.
+ */
+export async function forgetCluster(name: string, servers: readonly string[], target = defaultKubeconfigPath()): Promise<string | null> {
+  const text = await readFile(target, 'utf8').catch(() => null);
+  if (!text) return null;
+  const kept = removeCluster(load(text) as KubeConfig, name, servers);
+  if (!kept) return null;
+  await writeKubeconfig(target, dump(kept, { lineWidth: -1 }));
+  return target;
 }

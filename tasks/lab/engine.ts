@@ -38,7 +38,10 @@ export async function startOwnEngine(dir: string, netns: string): Promise<OwnEng
   const child = spawn(
     'nsenter',
     [`--net=/run/netns/${netns}`, 'dockerd', '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'dockerd.pid'),
-      '-H', engineHost(dir), '--bridge=none', '--iptables=false', '--ip-masq=false', '--ip-forward=false'],
+      '-H', engineHost(dir), '--bridge=none', '--iptables=false', '--ip-masq=false', '--ip-forward=false',
+      // Where a system containerd runs (/run/containerd/containerd.sock), every dockerd uses it, by default in the
+      // namespace "moby", and removes at its start the containers there it does not know: one namespace per engine.
+      `--containerd-namespace=${netns}`, `--containerd-plugins-namespace=${netns}-plugins`],
     { stdio: ['ignore', log, log], detached: true },
   );
   closeSync(log);

@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { dump } from 'js-yaml';
 import { RefusalError } from '../core/errors.ts';
 import { run, requireCommands, requireRoot } from '../core/local.ts';
+import { forgetCluster } from '../k3s/kubeconfig.ts';
 import { ensureArmEmulation } from './binfmt.ts';
 import { ensureDemo, removeDemo, type DemoSettings } from './demo.ts';
 import { ensureGolden } from './golden.ts';
@@ -51,9 +52,11 @@ const DEMO_NOTE = [
   '# through images.sourceMirrors; images.engine is the lab\'s own Docker Engine. README: "The demo".',
 ].join('\n');
 
+const labClusterName = (plan: LabPlan) => (plan.name === 'lab' ? 'lab' : `lab-${plan.name}`);
+
 function labInventory(plan: LabPlan, demo: DemoSettings | null): string {
   const doc = {
-    cluster: plan.name === 'lab' ? 'lab' : `lab-${plan.name}`,
+    cluster: labClusterName(plan),
     connection: {
       user: 'pi',
       privateKey: join(plan.dir, 'id_ed25519'),
@@ -184,6 +187,10 @@ export async function labDown(dir: string): Promise<string[]> {
     }),
   );
   removed.push(...(await removeDemo(plan, state)));
+  // The kubeconfig task made the lab's cluster the current context: it points at nothing now.
+  const servers = plan.hosts.map((h) => `https://${h.address}:6443`);
+  const kubeconfig = await forgetCluster(labClusterName(plan), servers).catch(() => null);
+  if (kubeconfig) removed.push(`context ${labClusterName(plan)} in ${kubeconfig}`);
   removed.push(...(await removeNetwork(state.created.netns, state.created.rootLinks)));
   for (const file of state.created.files) {
     const text = await readFile(file, 'utf8').catch(() => null);

@@ -296,8 +296,14 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
 
     test('lab:down removes the demo with the lab: its engine stopped, its namespace and folder gone', async () => {
       const state = JSON.parse(await readFile(join(lab.dir, 'lab.json'), 'utf8')) as { demo: { enginePid: number } };
-      const removed = await lab.down();
+      const kubeconfig = join(work, 'kubeconfig');
+      assert.match(await readFile(kubeconfig, 'utf8'), new RegExp(`^current-context: lab-${lab.name}$`, 'm'));
+      // lab:down reads the kubeconfig's path as kubectl does; this process has none set.
+      process.env['KUBECONFIG'] = kubeconfig;
+      const removed = await lab.down().finally(() => delete process.env['KUBECONFIG']);
       assert.ok(removed.includes(`the lab's Docker Engine (pid ${state.demo.enginePid})`), removed.join('\n'));
+      assert.ok(removed.includes(`context lab-${lab.name} in ${kubeconfig}`), removed.join('\n'));
+      assert.doesNotMatch(await readFile(kubeconfig, 'utf8'), new RegExp(`lab-${lab.name}`), 'its context, cluster and user gone');
       assert.ok(!existsSync(`/proc/${state.demo.enginePid}`), 'dockerd stopped');
       assert.ok(!(await run`ip netns list`).includes(`armlab-${lab.name}-docker`), 'its namespace deleted');
       assert.ok(!existsSync(lab.dir), 'the release, fixtures and engine data went with the lab folder');

@@ -80,26 +80,68 @@ describe('SSH authentication (1-host lab, real sshd and ssh-agent)', { timeout: 
     }
   });
 
-  test('a passphrase-protected key typed at a terminal: asked once, without echo', async () => {
-    const inv = await inventoryWithKey('typed', protectedKey());
+  /** preflight on a terminal (a pty from script(1)); types the passphrase when asked, if one is given. */
+  async function preflightOnTerminal(inv: string, env: NodeJS.ProcessEnv, passphrase?: string): Promise<{ code: number | null | 'timeout'; out: string }> {
     const command = [process.execPath, '--import', 'tsx', 'tasks/cli.ts', 'preflight', '--inventory', inv].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-    // script(1) gives armlab a terminal; the passphrase is typed once the prompt shows.
-    const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SSH_AUTH_SOCK: '' } });
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SSH_AUTH_SOCK: '', ...env } });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
-      await waitFor('the passphrase prompt', async () => out.includes(`Enter passphrase for key ${protectedKey()}: `), 60_000);
-      child.stdin.write(`${PASSPHRASE}\r`);
+      if (passphrase !== undefined) {
+        await waitFor('the passphrase prompt', async () => out.includes('Enter passphrase for key '), 60_000);
+        child.stdin.write(`${passphrase}\r`);
+      }
       const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 120_000))]);
-      assert.equal(code, 0, out);
+      return { code, out };
     } finally {
       child.kill('SIGKILL');
     }
+  }
+
+  test('a passphrase-protected key typed at a terminal: asked once, without echo', async () => {
+    const { code, out } = await preflightOnTerminal(await inventoryWithKey('typed', protectedKey()), {}, PASSPHRASE);
+    assert.equal(code, 0, out);
+    assert.ok(out.includes(`Enter passphrase for key ${protectedKey()}: `), out);
     assert.equal(out.split('Enter passphrase').length - 1, 1, 'asked once');
     assert.ok(!out.includes('quotes'), 'the passphrase is not echoed');
     assert.match(out, /pi1\s/);
+  });
+
+  test('a protected key with no .pub beside it, held by the agent: not asked for on a terminal', async () => {
+    // An OpenSSH key file carries its public half unencrypted: that is what matches it with the agent's keys.
+    const bare = join(lab.dir, 'bare_ed25519');
+    await cp(protectedKey(), bare);
+    await ssh_add(bare);
+    try {
+      const { code, out } = await preflightOnTerminal(await inventoryWithKey('bare', bare), { SSH_AUTH_SOCK: socket() });
+      assert.equal(code, 0, out);
+      assert.doesNotMatch(out, /passphrase/i);
+    } finally {
+      await ssh_add('-D');
+    }
+  });
+
+  test('an agent that refuses to sign with one key (ssh-add -c, no one to confirm) goes on to its next key', async () => {
+    const confirmKey = join(lab.dir, 'confirm_ed25519');
+    await run`ssh-keygen -q -t ed25519 -N ${''} -C ${'confirm@armlab'} -f ${confirmKey}`;
+    const address = (await readFile(lab.inventory, 'utf8')).match(/address: (\S+)/)![1]!;
+    // The host accepts both keys, so it asks the agent to sign with the first, which it refuses.
+    await $({ input: await readFile(`${confirmKey}.pub`, 'utf8') })`ssh -i ${labKey()} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes pi@${address} ${'cat >> .ssh/authorized_keys'}`;
+    await ssh_add('-c', confirmKey);
+    await ssh_add(labKey());
+    try {
+      const r = await preflight(await inventoryWithKey('confirm', join(lab.dir, 'no-such-key')), { SSH_AUTH_SOCK: socket() });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /^pi1\s+server\s+armv7l\/armhf/m);
+      await ssh_add('-d', labKey());
+      const refused = await preflight(await inventoryWithKey('confirm', join(lab.dir, 'no-such-key')), { SSH_AUTH_SOCK: socket() });
+      assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+      assert.match((refused.stdout + refused.stderr).replace(/\s+/g, ' '), /confirm@armlab\), which failed: /);
+    } finally {
+      await ssh_add('-D');
+    }
   });
 
   test('a host that accepts none of the keys: the agent and the key file are named, with how to check', async () => {

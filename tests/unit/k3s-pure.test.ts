@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configText, digest, installEnv, needsToken, renderConfig, SERVER_TOKEN_PATH } from '../../tasks/k3s/config.ts';
-import { mergeKubeconfig, retarget, type KubeConfig } from '../../tasks/k3s/kubeconfig-merge.ts';
+import { mergeKubeconfig, removeCluster, retarget, type KubeConfig } from '../../tasks/k3s/kubeconfig-merge.ts';
 import { parseInventory } from '../../tasks/inventory/load.ts';
 
 const inv = (extra = '', nodes = '  - {name: pi1, address: 10.0.0.1, role: server, labels: {rack: a, zone: z1}}\n  - {name: pi2, address: 10.0.0.2, role: agent}\n') =>
@@ -105,6 +105,16 @@ test('kubeconfig: retargeted at the first server and named after the cluster; me
   assert.deepEqual(merged.users?.[0], { name: 'work', user: { token: 't' } });
   assert.equal(merged['current-context'], 'pilab');
   assert.deepEqual(mergeKubeconfig(merged, ours), merged, 'merging twice changes nothing');
+
+  // lab:down forgets the cluster only where it points at the lab's servers.
+  assert.equal(removeCluster(merged, 'pilab', ['https://10.9.9.9:6443']), null, 'same name, other machines: kept');
+  assert.equal(removeCluster(merged, 'absent', ['https://10.0.0.1:6443']), null);
+  const forgotten = removeCluster(merged, 'pilab', ['https://10.0.0.1:6443'])!;
+  assert.deepEqual(forgotten.clusters?.map((c) => c.name), ['work']);
+  assert.deepEqual(forgotten.contexts?.map((c) => c.name), ['work']);
+  assert.deepEqual(forgotten.users?.map((c) => c.name), ['work']);
+  assert.equal(forgotten['current-context'], '');
+  assert.equal(removeCluster({ ...merged, 'current-context': 'work' }, 'pilab', ['https://10.0.0.1:6443'])!['current-context'], 'work');
 });
 
 test('k3s by userland: a Pi 4 on 32-bit Pi OS (aarch64 kernel, armhf userland) gets k3s-armhf, so its node is arm', () => {
