@@ -8,17 +8,29 @@ import { loadRecipe } from '../images/recipe.ts';
 import { loadInventory } from '../inventory/load.ts';
 import { firstServer } from '../k3s/config.ts';
 import { cniCheckTask } from './cni-node.ts';
-import { COMPONENTS, deployTask } from './deploy.ts';
+import { readLock } from '../images/lock.ts';
+import { COMPONENTS, deployTask, type DeployImages } from './deploy.ts';
 
 const EXTRA = {
   'rollout-timeout': { type: 'string', default: '300' },
   'images-dir': { type: 'string' },
 } as const;
 
-/** The side-loaded image names, as the recipes name them (what images:build and images:import made). */
-export async function recipeImages(imagesDir: string): Promise<{ meshnet: string; topo: string }> {
+/**
+ * The side-loaded images: the builds the lock names as current (what
+ * images:import puts on the nodes, an older tag too after a rollback), with
+ * their config digests; else the names the recipes give.
+ */
+export async function recipeImages(imagesDir: string): Promise<DeployImages> {
   const [meshnet, topo] = await Promise.all([loadRecipe(imagesDir, 'patches', 'meshnet'), loadRecipe(imagesDir, 'patches', 'k8s-topo')]);
-  return { meshnet: meshnet.image, topo: topo.image };
+  const lock = await readLock();
+  const built = (name: string) => lock.images[name];
+  return {
+    meshnet: built('meshnet')?.image ?? meshnet.image,
+    topo: built('k8s-topo')?.image ?? topo.image,
+    meshnetConfig: built('meshnet')?.configDigest,
+    topoConfig: built('k8s-topo')?.configDigest,
+  };
 }
 
 export async function deployCommand(which: 'cni' | 'topo', argv: string[]): Promise<number> {

@@ -40,8 +40,16 @@ export interface DeployData {
   diagnosis?: string;
 }
 
+/** The side-loaded images and, when the lock has them, the config digests of their builds. */
+export interface DeployImages {
+  meshnet: string;
+  topo: string;
+  meshnetConfig?: string | undefined;
+  topoConfig?: string | undefined;
+}
+
 export interface DeployOptions {
-  images: { meshnet: string; topo: string };
+  images: DeployImages;
   rolloutTimeoutMs: number;
   pollMs: number;
 }
@@ -57,7 +65,7 @@ export interface ClusterFacts {
 
 /** The objects that would land on the server, validated. */
 function renderObjects(c: Component, inv: Inventory, facts: ClusterFacts, images: DeployOptions['images']): Record<string, unknown>[] {
-  const objects = c.render({ cniBinDir: facts.cniBinDir, linkType: inv.cni.linkType, meshnetImage: images.meshnet, topoImage: images.topo });
+  const objects = c.render({ cniBinDir: facts.cniBinDir, linkType: inv.cni.linkType, meshnetImage: images.meshnet, topoImage: images.topo, meshnetConfig: images.meshnetConfig, topoConfig: images.topoConfig });
   const problems = schemaProblems(objects);
   if (problems.length) throw new Error(`rendered manifests fail the Kubernetes schemas: ${problems.join('; ')}`);
   return objects;

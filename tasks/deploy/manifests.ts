@@ -17,12 +17,15 @@ export interface ManifestInputs {
   /** Side-loaded images, e.g. armlab/meshnet:kne-577a223-1. */
   meshnetImage: string;
   topoImage: string;
+  /** The config digests of the builds images:build recorded for those images, when it did. */
+  meshnetConfig?: string | undefined;
+  topoConfig?: string | undefined;
 }
 
 type Obj = Record<string, unknown>;
 type Container = Obj & { env?: Obj[]; resources?: Obj };
 type PodSpec = Obj & { containers: Container[]; volumes?: (Obj & { name: string; hostPath?: { path: string } })[]; nodeSelector?: Record<string, string> };
-type Workload = Obj & { spec: { template: { spec: PodSpec } } };
+type Workload = Obj & { spec: { template: { metadata?: { annotations?: Record<string, string> }; spec: PodSpec } } };
 
 const TEMPLATES = new URL('../../templates/', import.meta.url);
 
@@ -62,6 +65,21 @@ function podSpec(w: Obj): PodSpec {
 /** The image is side-loaded by images:import: never pull (Always would defeat it, and nodes may have no registry access). */
 function useSideLoadedImage(spec: PodSpec, image: string): void {
   for (const c of spec.containers) Object.assign(c, { image, imagePullPolicy: 'IfNotPresent' });
+}
+
+/**
+ * A rebuilt image keeps its tag, so a node's kubelet would go on running the
+ * old build: the build's config digest in the pod template makes a new build
+ * a new template, which the workload's controller rolls out (what `kubectl
+ * rollout restart` does with a timestamp, but declared in the manifest, so
+ * k3s's deploy controller does not undo it and an unchanged build changes nothing).
+ */
+export const IMAGE_CONFIG_ANNOTATION = 'armlab.dev/image-config';
+
+function rolloutOnNewBuild(w: Obj, configDigest: string | undefined): void {
+  if (!configDigest) return;
+  const template = (w as Workload).spec.template;
+  template.metadata = { ...template.metadata, annotations: { ...template.metadata?.annotations, [IMAGE_CONFIG_ANNOTATION]: configDigest } };
 }
 
 /** Upstream pins kubernetes.io/arch: amd64; these images are armv7 only. */
@@ -106,6 +124,7 @@ export function renderMeshnet(inputs: ManifestInputs): Obj[] {
   const ds = objects.find((o) => o.kind === 'DaemonSet')!;
   const spec = podSpec(ds);
   useSideLoadedImage(spec, inputs.meshnetImage);
+  rolloutOnNewBuild(ds, inputs.meshnetConfig);
   armNodesOnly(spec);
   // The request is what the scheduler books for a Go gRPC daemon with client-go
   // watches on Topology objects (tens of MB); the limit caps a leak at a quarter
@@ -119,8 +138,10 @@ export function renderMeshnet(inputs: ManifestInputs): Obj[] {
 
 export function renderTopo(inputs: ManifestInputs): Obj[] {
   const objects = [...template('k8s-topo/rbac.yaml'), ...template('k8s-topo/deployment.yaml'), ...template('k8s-topo/service.yaml')];
-  const spec = podSpec(objects.find((o) => o.kind === 'Deployment')!);
+  const deployment = objects.find((o) => o.kind === 'Deployment')!;
+  const spec = podSpec(deployment);
   useSideLoadedImage(spec, inputs.topoImage);
+  rolloutOnNewBuild(deployment, inputs.topoConfig);
   armNodesOnly(spec);
   piSizedResources(spec, { cpu: '50m', memory: '96Mi' }, '384Mi');
   return objects.map((o) => sortKeys(o) as Obj);

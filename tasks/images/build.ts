@@ -14,7 +14,8 @@ import { floatAbiOf } from '../preflight/evaluate.ts';
 import { inspectArchive } from './archive.ts';
 import { followBuild, type EnginePlatform } from './engine.ts';
 import { imagesCacheDir, writeLock, type LockEntry, type LockFile } from './lock.ts';
-import type { Prepared } from './prepare.ts';
+import { resolvedHash, type ResolvedInputs } from './facts.ts';
+import { recipeFilesDigest, type Prepared } from './prepare.ts';
 import { stageBuildArg } from './recipe.ts';
 
 export const PLATFORM = 'linux/arm/v7';
@@ -43,13 +44,24 @@ export async function inputHash(p: Prepared, baseDigest: string | null, stageDig
   return sha256(JSON.stringify({ files, patches: p.patchesDigest, source: p.sourceIdentity, base: baseDigest, ...stages, platform }));
 }
 
-async function hasImage(engine: Docker, ref: string): Promise<boolean> {
-  return engine.getImage(ref).inspect().then(() => true, () => false);
+/** The resolved inputs the lock records with a build: dependencies by their own resolved hashes. */
+async function resolvedInputsOf(p: Prepared, lock: LockFile, platform: string): Promise<ResolvedInputs> {
+  const r = p.recipe;
+  return {
+    files: await recipeFilesDigest(r),
+    patches: p.patchesDigest,
+    sources: p.facts,
+    base: r.base ? (lock.images[r.base]?.resolvedHash ?? null) : null,
+    stages: (r.stages ?? []).map((s) => lock.images[s]?.resolvedHash ?? ''),
+    platform,
+  };
 }
 
 /** The base must be in the engine before a FROM names it: load it from its archive, never pull. */
 async function ensureBase(engine: Docker, base: LockEntry): Promise<void> {
-  if (await hasImage(engine, base.image)) return;
+  // The tag must be the build the lock names: after a rollback it may still be the newer one.
+  const id = await engine.getImage(base.image).inspect().then((i) => i.Id, () => null);
+  if (id === base.imageId) return;
   if (!existsSync(base.archive)) throw new Error(`base image ${base.image} is neither in the engine nor in the cache (${base.archive}); build it first`);
   await new Promise<void>((resolve, reject) => {
     engine.loadImage(createReadStream(base.archive), {}, (err, stream) => {
@@ -79,7 +91,13 @@ export async function buildOne(engine: Docker, p: Prepared, lock: LockFile, opts
   if (missingStage) return { name: r.name, image: r.image, status: 'failed', reason: `stage image "${missingStage.name}" has not been built` };
   const hash = await inputHash(p, base?.configDigest ?? null, stages.map((s) => s.entry!.configDigest), target.platform);
   const prev = lock.images[r.name];
+  const resolved = await resolvedInputsOf(p, lock, target.platform);
   if (prev && prev.inputHash === hash && existsSync(prev.archive)) {
+    // A lock written before resolved inputs were recorded gets them now; the build is the same.
+    if (prev.resolvedHash !== resolvedHash(resolved) && !opts.check) {
+      lock.images[r.name] = { ...prev, resolved, resolvedHash: resolvedHash(resolved) };
+      await writeLock(lock);
+    }
     return { name: r.name, image: r.image, status: 'unchanged', reason: `inputs unchanged (${hash.slice(0, 12)}), ${prev.archive} present` };
   }
   const why = prev ? (prev.inputHash !== hash ? 'inputs changed' : 'archive missing') : 'never built';
@@ -124,6 +142,8 @@ export async function buildOne(engine: Docker, p: Prepared, lock: LockFile, opts
   await mkdir(join(imagesCacheDir(), 'archives'), { recursive: true });
   const digest = createHash('sha256');
   let size = 0;
+  // A fresh file: a .part left behind may be a hard link to a kept build (nightly history), which must not be written into.
+  await rm(`${archive}.part`, { force: true });
   const saved = await engine.getImage(r.image).get();
   saved.on('data', (c: Buffer) => {
     digest.update(c);
@@ -159,6 +179,8 @@ export async function buildOne(engine: Docker, p: Prepared, lock: LockFile, opts
     archiveSha256: digest.digest('hex'),
     inputHash: hash,
     builtAt: new Date().toISOString(),
+    resolved,
+    resolvedHash: resolvedHash(resolved),
   };
   await writeLock(lock);
   const platformNote = target === NODE_PLATFORM ? 'arm/v7' : `${target.platform.slice('linux/'.length)} (build machine)`;

@@ -5,7 +5,9 @@ import { requireCommands } from '../core/local.ts';
 import { noteChange } from '../core/changes.ts';
 import { ProblemsError, reasonOf, RefusalError, UsageError } from '../core/errors.ts';
 import { renderTable } from '../core/table.ts';
+import type Docker from 'dockerode';
 import { loadInventory } from '../inventory/load.ts';
+import type { Inventory } from '../inventory/types.ts';
 import { suggestion } from '../inventory/rules.ts';
 import { buildOne, type ImageResult } from './build.ts';
 import { builderEngine, enginePlatformOf, localEngine } from './engine.ts';
@@ -46,27 +48,30 @@ function startEngineHint(): string {
   return `${start}; or point --docker-host or the inventory's images.engine at one (npm run lab:up -- --demo starts one for its lab)`;
 }
 
-export async function imagesBuildCommand(argv: string[]): Promise<number> {
-  const { common, values } = parseCommon(argv, EXTRA);
-  const inventory = common.inventory ? await loadInventory(common.inventory) : null;
+/** Every recipe of the recipes folder (--images-dir, the inventory's images.recipes, or images/), checked across recipes. */
+export async function loadAllRecipes(values: Record<string, unknown>, inventory: Inventory | null): Promise<Recipe[]> {
   const { imagesDir, patchesDir } = recipeFolders(values, inventory);
   const all = await Promise.all((await listRecipes(imagesDir)).map((n) => loadRecipe(imagesDir, patchesDir, n)));
-  const names = typeof values.images === 'string' ? values.images.split(',').map((s) => s.trim()).filter(Boolean) : null;
   const crossProblems = crossRecipeProblems(all);
   if (crossProblems.length) throw new ProblemsError(crossProblems);
-  const ordered = selectRecipes(all, names);
+  return all;
+}
 
-  const log = (m: string) => process.stdout.write(`${m}\n`);
-  // --docker-host, then the inventory's images.engine, then DOCKER_HOST (or the default socket).
-  const dockerHost = typeof values['docker-host'] === 'string' ? values['docker-host'] : inventory?.images.engine;
-  let engine = localEngine(dockerHost);
-  let engineName = dockerHost ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
-  // --source-mirror flags first: on the same prefix they win over the inventory's.
+/** --source-mirror flags first: on the same prefix they win over the inventory's. */
+export function sourceMirrorsOf(values: Record<string, unknown>, inventory: Inventory | null): SourceMirror[] {
   const flagMirrors = parseMirrorFlags((values['source-mirror'] as string[] | undefined) ?? []);
   const sourceMirrors: SourceMirror[] = [...flagMirrors];
   if (inventory) {
     for (const [prefix, target] of Object.entries(inventory.images.sourceMirrors)) if (!flagMirrors.some((m) => m.prefix === prefix)) sourceMirrors.push({ prefix, target });
   }
+  return sourceMirrors;
+}
+
+/** --docker-host, then the inventory's images.engine, then its builder node, then DOCKER_HOST (or the default socket); asked for its version. */
+export async function chooseEngine(values: Record<string, unknown>, inventory: Inventory | null): Promise<{ engine: Docker; engineName: string; version: Docker.DockerVersion }> {
+  const dockerHost = typeof values['docker-host'] === 'string' ? values['docker-host'] : inventory?.images.engine;
+  let engine = localEngine(dockerHost);
+  let engineName = dockerHost ?? process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
   if (inventory && !dockerHost) {
     const builder = inventory.nodes.find((n) => n.name === inventory.images.builder);
     if (builder) {
@@ -78,6 +83,18 @@ export async function imagesBuildCommand(argv: string[]): Promise<number> {
     const start = dockerHost || process.env.DOCKER_HOST || inventory?.images.builder ? 'check that it runs there' : startEngineHint();
     throw new RefusalError(`the Docker Engine at ${engineName} does not answer: ${err.message}; ${start}`);
   });
+  return { engine, engineName, version };
+}
+
+export async function imagesBuildCommand(argv: string[]): Promise<number> {
+  const { common, values } = parseCommon(argv, EXTRA);
+  const inventory = common.inventory ? await loadInventory(common.inventory) : null;
+  const names = typeof values.images === 'string' ? values.images.split(',').map((s) => s.trim()).filter(Boolean) : null;
+  const ordered = selectRecipes(await loadAllRecipes(values, inventory), names);
+
+  const log = (m: string) => process.stdout.write(`${m}\n`);
+  const sourceMirrors = sourceMirrorsOf(values, inventory);
+  const { engine, engineName, version } = await chooseEngine(values, inventory);
   log(`engine: ${engineName}, Docker ${version.Version} on ${version.Arch}`);
   if (ordered.some((r) => r.source?.git)) await requireCommands({ git: 'git' }, 'images:build (recipes with git sources)');
   const results: ImageResult[] = [];

@@ -5,10 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../core/local.ts';
 import { debianMirror } from '../lab/golden.ts';
+import { debFact } from './facts.ts';
 import { sourcesCacheDir } from './lock.ts';
 
 const hash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
@@ -25,14 +26,21 @@ export interface RootfsSource {
  * debootstrap minbase (+ packages), kept unpacked and as a tar: armhf for node
  * images, the build machine's own architecture for toolchain images.
  */
-export async function debootstrapSource(suite: string, packages: string[], arch: string, log: (m: string) => void): Promise<RootfsSource> {
+export async function debootstrapSource(suite: string, packages: string[], arch: string, log: (m: string) => void, opts: FreshnessOptions = {}): Promise<RootfsSource> {
   const mirror = await debianMirror();
-  // armhf keeps its original identity so that caches made before arch was a parameter stay valid.
-  const identity = `debootstrap:${arch === 'armhf' ? '' : `${arch}:`}${suite}:${[...packages].sort().join(',')}:${mirror}`;
-  const dir = join(sourcesCacheDir(), `debootstrap-${hash(identity)}`);
+  // Not the mirror: the identity names the package versions, whichever mirror served them (a
+  // proxy or a local copy of Debian's gives the same rootfs, and the same input hashes).
+  const key = `debootstrap:${arch}:${suite}:${[...packages].sort().join(',')}`;
+  const dir = join(sourcesCacheDir(), `debootstrap-${hash(key)}`);
   const rootfs = join(dir, 'rootfs');
   const tar = join(dir, 'rootfs.tar');
-  if (existsSync(join(dir, 'complete'))) return { rootfs, tar, identity };
+  // The identity names the package versions too: a rootfs made again from a newer index is another input.
+  const identityOf = async () => `${key}@${hash(await installedPackages(rootfs))}`;
+  if (existsSync(join(dir, 'complete'))) {
+    const stale = opts.expect && !sameList(await installedPackages(rootfs), opts.expect);
+    if (!stale) return { rootfs, tar, identity: await identityOf() };
+    log(`Debian's index moved since ${dir} was made: debootstrap again`);
+  }
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   log(`debootstrap ${arch} ${suite} for an image base (a few minutes, cached in ${dir})`);
@@ -43,8 +51,15 @@ export async function debootstrapSource(suite: string, packages: string[], arch:
   await run`tar -C ${rootfs} --numeric-owner -cf ${`${tar}.part`} .`;
   await rename(`${tar}.part`, tar);
   await writeFile(join(dir, 'complete'), `${new Date().toISOString()}\n`);
-  return { rootfs, tar, identity };
+  return { rootfs, tar, identity: await identityOf() };
 }
+
+export interface FreshnessOptions {
+  /** name=version the index offers now (the nightly's resolution): a cached source that differs is made again. */
+  expect?: string[];
+}
+
+const sameList = (a: string[], b: string[]) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
 
 export interface DebsSource {
   dir: string;
@@ -53,12 +68,15 @@ export interface DebsSource {
 }
 
 /** The armhf .debs `packages` need beyond what `baseRootfs` has installed, via this machine's apt. */
-export async function debsSource(packages: string[], base: RootfsSource, log: (m: string) => void): Promise<DebsSource> {
+export async function debsSource(packages: string[], base: RootfsSource, log: (m: string) => void, opts: FreshnessOptions = {}): Promise<DebsSource> {
   const mirror = await debianMirror();
-  const key = hash({ packages: [...packages].sort(), base: base.identity, mirror });
+  const key = hash({ packages: [...packages].sort(), base: base.identity });
   const work = join(sourcesCacheDir(), `debs-${key}`);
   const archives = join(work, 'cache', 'archives');
-  if (!existsSync(join(work, 'complete'))) {
+  const cachedFacts = async () => (await readdir(archives)).filter((f) => f.endsWith('.deb')).map(debFact);
+  const stale = existsSync(join(work, 'complete')) && opts.expect !== undefined && !sameList(await cachedFacts(), opts.expect);
+  if (stale) log(`Debian's index moved since ${work} was fetched: fetching ${packages.join(' ')} again`);
+  if (!existsSync(join(work, 'complete')) || stale) {
     await rm(work, { recursive: true, force: true });
     await mkdir(join(work, 'state', 'lists', 'partial'), { recursive: true });
     await mkdir(join(archives, 'partial'), { recursive: true });
@@ -78,4 +96,20 @@ export async function debsSource(packages: string[], base: RootfsSource, log: (m
   }
   const debs = (await readdir(archives)).filter((f) => f.endsWith('.deb')).sort();
   return { dir: archives, debs, identity: `debs:${debs.join(',')}` };
+}
+
+/** Pure: name=version of every installed package in a dpkg status file, sorted. */
+export function parseDpkgStatus(text: string): string[] {
+  const out: string[] = [];
+  for (const stanza of text.split(/\n\n+/)) {
+    const field = (name: string) => new RegExp(`^${name}: (.+)$`, 'm').exec(stanza)?.[1];
+    const pkg = field('Package');
+    const version = field('Version');
+    if (pkg && version && /\binstalled$/.test(field('Status') ?? '')) out.push(`${pkg}=${version}`);
+  }
+  return out.sort();
+}
+
+export async function installedPackages(rootfs: string): Promise<string[]> {
+  return parseDpkgStatus(await readFile(join(rootfs, 'var/lib/dpkg/status'), 'utf8'));
 }

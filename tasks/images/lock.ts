@@ -2,6 +2,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { cacheRoot } from '../lab/golden.ts';
+import type { ResolvedInputs } from './facts.ts';
 
 export interface LockEntry {
   name: string;
@@ -19,11 +20,23 @@ export interface LockEntry {
   archiveSha256: string;
   inputHash: string;
   builtAt: string;
+  /** What it was built from, resolved (commit, sha256, package versions); the nightly compares these. */
+  resolved?: ResolvedInputs;
+  resolvedHash?: string;
 }
 
 export interface LockFile {
   version: 1;
   images: Record<string, LockEntry>;
+  /** Per image, its last good builds (newest first, at most 3), their archives kept: what images:rollback can put back. */
+  history?: Record<string, HistoryEntry[]>;
+  /** Per image, inputs whose build was rolled back by images:rollback: the nightly does not build them again. */
+  heldBack?: Record<string, { resolvedHash: string; build: string; at: string }[]>;
+}
+
+export interface HistoryEntry extends LockEntry {
+  /** The build's name: when it was built and its config digest, e.g. 20261201T031502Z-3fa2c1d9. */
+  build: string;
 }
 
 /** Archives, contexts, git mirrors and the lock (ARMLAB_IMAGES_CACHE moves them). */
@@ -47,7 +60,15 @@ export async function readLock(file = lockPath()): Promise<LockFile> {
 
 export async function writeLock(lock: LockFile, file = lockPath()): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
-  const sorted: LockFile = { version: 1, images: Object.fromEntries(Object.entries(lock.images).sort(([a], [b]) => a.localeCompare(b))) };
-  await writeFile(`${file}.tmp`, `${JSON.stringify(sorted, null, 2)}\n`);
-  await rename(`${file}.tmp`, file);
+  const byName = <T>(r: Record<string, T>) => Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b)));
+  const sorted: LockFile = {
+    version: 1,
+    images: byName(lock.images),
+    ...(lock.history ? { history: byName(lock.history) } : {}),
+    ...(lock.heldBack ? { heldBack: byName(lock.heldBack) } : {}),
+  };
+  // A temporary name of this process's own: two writers never write into one file.
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(sorted, null, 2)}\n`);
+  await rename(tmp, file);
 }

@@ -68,7 +68,14 @@ export const recipeSchema = z.strictObject(
     stages: z.array(z.string(expect('the name of a build-machine recipe')).regex(DNS1123_LABEL, expect('the name of a build-machine recipe')), expect('a list of build-machine recipes')).optional(),
     source: sourceSchema.optional(),
     buildArgs: z.record(z.string(), z.string(expect('a string (quote numbers)')), expect('a mapping of build args to strings')).optional(),
-    verify: z.strictObject({ binary: z.string(expect('an absolute path inside the image')).regex(/^\/\S+$/, expect('an absolute path inside the image')) }, expect('a mapping with binary')),
+    verify: z.strictObject(
+      {
+        binary: z.string(expect('an absolute path inside the image')).regex(/^\/\S+$/, expect('an absolute path inside the image')),
+        // The nightly runs it in every new build (no network, the image's entrypoint bypassed) before any node gets it.
+        smoke: z.array(z.string(expect('a word of the command')).min(1, expect('a word of the command')), expect('a command as a list of words, e.g. [vtysh, --version]')).min(1, expect('a command as a list of words, e.g. [vtysh, --version]')).optional(),
+      },
+      expect('a mapping with binary and smoke'),
+    ),
   },
   expect('a mapping with tag, base, source, buildArgs, verify'),
 );

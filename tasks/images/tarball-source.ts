@@ -45,12 +45,13 @@ async function download(url: string, to: string): Promise<void> {
 }
 
 /** `from`: where to fetch (a source mirror of spec.url, or spec.url); spec.url stays the identity. */
-export async function fetchTarball(spec: TarballSpec, log: (m: string) => void, from = spec.url): Promise<TarballSource> {
+export async function fetchTarball(spec: TarballSpec, log: (m: string) => void, from = spec.url, opts: { refresh?: boolean } = {}): Promise<TarballSource> {
   const dir = join(sourcesCacheDir(), `tarball-${urlKey(from)}`);
   const file = join(dir, 'source.tar');
   const digestFile = join(dir, 'sha256');
   let sha256 = existsSync(file) ? (await readFile(digestFile, 'utf8').catch(() => '')).trim() : '';
-  if (!sha256 || (spec.sha256 && sha256 !== spec.sha256)) {
+  // refresh (the nightly): an unpinned tarball is downloaded again, since upstream may have replaced it under the same URL.
+  if (!sha256 || (spec.sha256 && sha256 !== spec.sha256) || (opts.refresh && !spec.sha256)) {
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     log(`fetching ${spec.url}${from === spec.url ? '' : ` from its mirror ${from}`}`);

@@ -66,6 +66,13 @@ function normalize(raw: RawInventory, file: string, baseDir: string, home: strin
       sourceMirrors: Object.fromEntries(Object.entries(raw.images?.sourceMirrors ?? {}).map(([prefix, to]) => [prefix, mirrorTarget(to, baseDir, home)])),
     },
     cni: { linkType: raw.cni?.linkType ?? DEFAULTS.linkType },
+    nightly: {
+      schedule: raw.nightly?.schedule ?? '03:00',
+      randomizedDelay: raw.nightly?.randomizedDelay ?? '30min',
+      ...(raw.nightly?.onFailure ? { onFailure: raw.nightly.onFailure } : {}),
+      ...(raw.nightly?.report ? { report: expandPath(raw.nightly.report, baseDir, home) } : {}),
+      ...(raw.nightly?.metrics ? { metrics: expandPath(raw.nightly.metrics, baseDir, home) } : {}),
+    },
   };
 }
 

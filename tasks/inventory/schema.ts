@@ -114,6 +114,20 @@ export const cniSchema = z.strictObject(
   expect('a mapping with linkType'),
 );
 
+const SCHEDULE = 'a time of day as "HH:MM" (e.g. "03:00") or a systemd OnCalendar expression (e.g. "Mon..Fri 02:30")';
+const TIME_SPAN = 'a systemd time span, e.g. "30min" or "1h"';
+
+export const nightlySchema = z.strictObject(
+  {
+    schedule: z.string(expect(SCHEDULE)).regex(/^[^\n%]+$/, expect(SCHEDULE)).optional(),
+    randomizedDelay: z.string(expect(TIME_SPAN)).regex(/^\d+(\.\d+)?\s*(us|ms|s|sec|m|min|h|hr|d)?(\s*\d+(\.\d+)?\s*(us|ms|s|sec|m|min|h|hr|d))*$/, expect(TIME_SPAN)).optional(),
+    onFailure: z.string(expect('a shell command run when a nightly fails')).regex(/^[^\n]+$/, expect('a shell command on one line')).optional(),
+    report: path('the path of the JSON report, e.g. "/var/lib/armlab/nightly.json"').optional(),
+    metrics: path('the path of the Prometheus textfile, e.g. "/var/lib/prometheus/node-exporter/armlab.prom"').regex(/\.prom$/, expect('a path ending in .prom (node_exporter reads only those)')).optional(),
+  },
+  expect('a mapping with schedule, randomizedDelay, onFailure, report, metrics'),
+);
+
 export const inventorySchema = z.strictObject(
   {
     cluster: label(`the cluster name, ${NAME}`),
@@ -122,8 +136,9 @@ export const inventorySchema = z.strictObject(
     k3s: k3sSchema.optional(),
     images: imagesSchema.optional(),
     cni: cniSchema.optional(),
+    nightly: nightlySchema.optional(),
   },
-  expect('a mapping with cluster, connection, nodes, k3s, images, cni'),
+  expect('a mapping with cluster, connection, nodes, k3s, images, cni, nightly'),
 );
 
 export type RawInventory = z.infer<typeof inventorySchema>;

@@ -25,4 +25,6 @@ export interface Inventory {
   /** recipes, patches: folders (absolute); engine: a DOCKER_HOST-style address. Unset: the defaults (images/, patches/, DOCKER_HOST). */
   images: { builder?: string; platform: 'linux/arm/v7'; recipes?: string; patches?: string; engine?: string; sourceMirrors: Record<string, string> };
   cni: { linkType: 'VXLAN' | 'GRPC' };
+  /** report, metrics: absolute paths when set; unset, the nightly's state folder holds them. */
+  nightly: { schedule: string; randomizedDelay: string; onFailure?: string; report?: string; metrics?: string };
 }

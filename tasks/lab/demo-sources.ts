@@ -67,7 +67,14 @@ export async function fixtureRecipes(work: string): Promise<FixtureRecipes> {
   await recipeWithSource(imagesDir, 'meshnet', (d) => Object.assign(d.source.git!, { ref: meshnet }));
   const topo = await gitRepo(join(work, 'repos', 'k8s-topo'), join(FIXTURES, 'k8s-topo'));
   mirrors[await upstreamOf('k8s-topo', 'git')] = join(work, 'repos', 'k8s-topo');
-  for (const recipe of ['k8s-topo', 'init-wait']) await recipeWithSource(imagesDir, recipe, (d) => Object.assign(d.source.git!, { ref: topo }));
+  // k8s-topo follows a semver range over the fixture's tags (v0.1.0 is its one commit), so that a
+  // new upstream tag is something a nightly picks up; init-wait stays pinned to the commit.
+  await $`git -C ${join(work, 'repos', 'k8s-topo')} tag v0.1.0`;
+  await recipeWithSource(imagesDir, 'k8s-topo', (d) => {
+    delete d.source.git!.ref;
+    d.source.git!.range = '^0.1.0';
+  });
+  await recipeWithSource(imagesDir, 'init-wait', (d) => Object.assign(d.source.git!, { ref: topo }));
   // A release tarball has one top folder, as quagga-1.2.4.tar.gz does.
   const tarball = join(work, 'quagga-fixture.tar.gz');
   await run`sh -c ${'tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --transform "s,^quagga,quagga-fixture," -C "$1" -cf - quagga | gzip -n > "$2"'} sh ${FIXTURES} ${tarball}`;

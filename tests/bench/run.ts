@@ -1,13 +1,14 @@
 /**
- * npm run bench [-- images|import|bootstrap]: every benchmark (or the named ones), each
+ * npm run bench [-- images|import|bootstrap|nightly]: every benchmark (or the named ones), each
  * comparing against a baseline measured in the same run; the run ends with
  * `name=<ratio>` lines that tools can read. Goals are checked here, not in tests.
  */
 import { benchBootstrap } from './bootstrap.ts';
 import { benchImages } from './images.ts';
 import { benchImport } from './import.ts';
+import { benchNightly } from './nightly.ts';
 
-const BENCHES: Record<string, () => Promise<Record<string, string>>> = { images: benchImages, import: benchImport, bootstrap: benchBootstrap };
+const BENCHES: Record<string, () => Promise<Record<string, string>>> = { images: benchImages, import: benchImport, bootstrap: benchBootstrap, nightly: benchNightly };
 const GOALS: Record<string, number> = {
   images_rebuild_vs_cold: 0.1,
   import_vs_manual: 0.35,
@@ -15,6 +16,9 @@ const GOALS: Record<string, number> = {
   rerun_vs_first: 0.05,
   rerun_image_bytes: 0,
   bootstrap_rerun_seconds_per_node: 2,
+  nightly_quiet_vs_cold_build: 0.05,
+  nightly_quiet_images_built: 0,
+  nightly_quiet_images_sent: 0,
 };
 
 const picked = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -4,33 +4,24 @@
  * same layout (tests/fixtures/upstream/), against a real Docker Engine in its own
  * network namespace. golang, the build-machine toolchain meshnet is
  * cross-compiled with, is the real recipe, made from Debian's packages.
- * Then, with those images, `bootstrap` end to end on a fresh 3-host armhf lab
- * (real sshd, systemd and containerd per host; the k3s STAND-IN, whose
- * kubelet runs meshnet's DaemonSet and k8s-topo's Deployment from the
- * side-loaded images), a second bootstrap that changes nothing, and status.
- * (One file, so that the images are built once.)
+ * The images are published for the later test files (readme-demo, nightly),
+ * which start from them instead of building them again.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { dump, load } from 'js-yaml';
 import { after, before, describe, test } from 'node:test';
 import { $, run } from '../../tasks/core/local.ts';
-import { sh, type Command } from '../../tasks/core/shell.ts';
-import { Connection } from '../../tasks/core/ssh.ts';
 import { inspectArchive } from '../../tasks/images/archive.ts';
 import { sortKeys } from '../../tasks/deploy/manifests.ts';
 import type { LockFile } from '../../tasks/images/lock.ts';
-import { loadInventory } from '../../tasks/inventory/load.ts';
+import { smokeRun } from '../../tasks/nightly/smoke.ts';
+import { loadRecipe } from '../../tasks/images/recipe.ts';
 import { floatAbiOf } from '../../tasks/preflight/evaluate.ts';
 import { startEngine, type TestEngine } from '../helpers/docker.ts';
-import { armlab, makeTestDir, startTestLab, waitFor, type TestLab } from '../helpers/lab.ts';
+import { publishFixtureImages } from '../helpers/shared-images.ts';
+import { armlab, makeTestDir, waitFor } from '../helpers/lab.ts';
 import { fixtureRecipes, mirrorFlags, recipeWithSource } from '../helpers/upstream.ts';
-
-const V1 = 'v1.31.12+k3s1';
-const NODES = ['pi1', 'pi2', 'pi3'];
-const STEPS = ['preflight', 'k3s:install', 'kubeconfig', 'images:build', 'images:import', 'cni:deploy', 'topo:deploy'];
 
 const QUAGGA = 'armlab/quagga:1.2.4-2';
 const TOPO = 'armlab/k8s-topo:db9411e-1';
@@ -58,11 +49,13 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
 
   after(async () => {
     await engine?.stop();
+    // The nightly test starts from these images rather than building them all again.
+    if (work) await publishFixtureImages(join(work, 'cache')).catch(() => undefined);
     if (work) await rm(work, { recursive: true, force: true });
   });
 
   test('cold build: golang for the build machine; meshnet, k8s-topo and quagga arm/v7 and locked', async () => {
-    // Every shipped recipe (frr too: the demo's bootstrap below builds the whole folder).
+    // Every shipped recipe (frr too: the demo and nightly tests start from these images, published at the end).
     const r = await build('meshnet,k8s-topo,init-wait,quagga,frr');
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(row(r.stdout, 'armlab/golang:sid-1'), /\s+built\s+never built; amd64 \(build machine\), \/usr\/bin\/go x86-64, [\d.]+ MB archive$/);
@@ -84,6 +77,19 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
       assert.deepEqual(floatAbiOf(hex(file.head)), { machine: 'arm', abi: 'unknown' }, bin);
       assert.equal(file.goarm, '7', bin);
     }
+  });
+
+  test('every shipped recipe declares a smoke command, and it passes on the build (as the nightly runs it)', async () => {
+    for (const name of ['base', 'golang', 'frr', 'meshnet', 'k8s-topo', 'init-wait', 'quagga']) {
+      const recipe = await loadRecipe(imagesDir, join(work, 'patches'), name);
+      assert.ok(recipe.verify.smoke, `images/${name}/image.yaml declares verify.smoke`);
+      const platform = recipe.target === 'build-machine' ? 'linux/amd64' : 'linux/arm/v7';
+      const smoke = await smokeRun(engine.docker, recipe, platform);
+      assert.ok(smoke.ok, `${name}: ${smoke.detail}`);
+    }
+    // A failing command is a failed smoke run, with what it printed.
+    const failing = await smokeRun(engine.docker, { ...(await loadRecipe(imagesDir, join(work, 'patches'), 'quagga')), verify: { binary: '/x', smoke: ['sh', '-c', 'echo broken >&2; exit 4'] } }, 'linux/arm/v7');
+    assert.deepEqual(failing, { ok: false, detail: "sh -c echo broken >&2; exit 4: exit 4 (broken)" });
   });
 
   test("meshnet: meshnetd (fixture of kne's) chains meshnet after flannel itself, exits 1 without a config, leaves its files when stopped; the entrypoint keeps the host's link type in step", async () => {
@@ -182,132 +188,6 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
     } finally {
       await docker(['rm', '-f', name]);
     }
-  });
-
-  describe("then the README's first command: lab:up --demo and bootstrap on its inventory alone (k3s stand-in release, fixture upstreams, the lab's own engine), with the images built above", () => {
-    let lab: TestLab;
-    // The images built above are in the cache under the same input hashes: the demo's fixtures are made the same way, byte for byte.
-    const labEnv = () => ({ ...env(), ARMLAB_CACHE: join(work, 'k3s-cache'), KUBECONFIG: join(work, 'kubeconfig') });
-    const bootstrap = () => armlab(['bootstrap', '--inventory', lab.inventory, '--rollout-timeout', '240'], { timeoutMs: 1_800_000, env: labEnv() });
-    const stepRow = (out: string, step: string) => out.slice(out.lastIndexOf('STEP')).split('\n').find((l) => l.startsWith(`${step} `)) ?? '';
-    async function on(node: string, command: Command): Promise<string> {
-      const conn = await Connection.open((await loadInventory(lab.inventory)).nodes.find((n) => n.name === node)!);
-      try {
-        return (await conn.run(command)).stdout;
-      } finally {
-        conn.close();
-      }
-    }
-
-    before(async () => {
-      lab = await startTestLab(NODES.map((name) => ({ name, userland: 'armhf' as const })), { demo: true });
-    });
-
-    after(async () => {
-      await lab?.down();
-    });
-
-    test('lab:up --demo: the inventory points k3s at the stand-in release, the sources at fixtures, builds at the lab\'s engine, and says so; again, nothing changes', async () => {
-      const text = await readFile(lab.inventory, 'utf8');
-      assert.match(text, /^# --demo: k3s\.mirror serves the armlab k3s STAND-IN \(tests\/k3s-stand-in\/\), NOT k3s/m);
-      const inv = await loadInventory(lab.inventory);
-      assert.equal(inv.k3s.version, V1);
-      assert.match(inv.k3s.mirror ?? '', new RegExp(`^file://${lab.dir}/demo/k3s-release-[0-9a-f]{12}$`));
-      assert.equal(inv.images.engine, `unix://${lab.dir}/engine/docker.sock`);
-      assert.equal(inv.images.recipes, join(lab.dir, 'demo', 'upstream', 'images'));
-      assert.deepEqual(Object.keys(inv.images.sourceMirrors).sort(), Object.keys(mirrors).sort());
-      const again = await armlab(['lab:up', '--demo', '--name', lab.name, '--dir', lab.dir, '--inventory-out', lab.inventory]);
-      assert.equal(again.code, 0, again.stdout + again.stderr);
-      assert.match(again.stdout, /unchanged: lab ".*" is up, nothing to do/);
-      assert.match(again.stdout, /^demo: k3s is the armlab k3s STAND-IN \(not k3s\)/m);
-      assert.match(again.stdout, /^next: npm run bootstrap -- --inventory /m);
-      const plain = await armlab(['lab:up', '--name', lab.name, '--dir', lab.dir, '--nodes', '3', '--inventory-out', lab.inventory]);
-      assert.equal(plain.code, 1, plain.stdout + plain.stderr);
-      assert.match(plain.stderr, new RegExp(`is already up with other settings \\(3 hosts, --demo\\); remove it first with: npm run lab:down -- --name ${lab.name} --dir ${lab.dir}`));
-    });
-
-    test('a fresh lab: every step but images:build (done above) changes something; the rollouts complete; meshnet is in front of flannel on every node', async (t) => {
-      const r = await bootstrap();
-      assert.equal(r.code, 0, r.stdout + r.stderr);
-      t.diagnostic(r.stdout.slice(r.stdout.lastIndexOf('STEP')).trim());
-      assert.match(r.stdout, /^bootstrap: ok$/m);
-      // preflight only reads; images:build finds the images built above unchanged.
-      for (const step of ['preflight', 'images:build']) assert.match(stepRow(r.stdout, step), /\s+ok\s+[\d.]+\s+changed nothing$/, step);
-      for (const step of STEPS.filter((s) => !['preflight', 'images:build'].includes(s))) assert.match(stepRow(r.stdout, step), /\s+ok\s+[\d.]+\s+\d+ changed: /, step);
-      assert.match(r.stdout, /^pi1\s+cni:deploy\s+changed\s+wrote \S+\/armlab-meshnet\.yaml; DaemonSet meshnet\/meshnet rolled out \(3\/3 ready, 3\/3 updated\)$/m);
-      assert.match(r.stdout, /^pi1\s+topo:deploy\s+changed\s+wrote \S+\/armlab-k8s-topo\.yaml; Deployment default\/k8s-topo rolled out \(1\/1 ready, 1\/1 updated\)$/m);
-      for (const node of NODES) {
-        assert.match(r.stdout, new RegExp(`^${node}\\s+cni:check\\s+unchanged\\s+meshnet chained after 10-flannel\\.conflist; plugin in /var/lib/rancher/k3s/data/cni; meshnetd running$`, 'm'));
-        // What meshnet's entrypoint and meshnetd did on the node, through the k3s paths the manifest mapped:
-        // the plugin in the folder k3s v1.31.12's containerd config names, meshnetd's chain after flannel.
-        const onNode = await on(node, sh`head -c 4 /var/lib/rancher/k3s/data/cni/meshnet | od -An -c | tr -d ' '; cat /var/lib/rancher/k3s/agent/etc/cni/net.d/00-meshnet.conflist`);
-        assert.match(onNode, /^177ELF\n/, `${node}: meshnet plugin installed`);
-        const plugins = (JSON.parse(onNode.slice(onNode.indexOf('\n') + 1)) as { plugins: { type: string }[] }).plugins.map((p) => p.type);
-        assert.deepEqual(plugins, ['flannel', 'portmap', 'bandwidth', 'meshnet']);
-      }
-      // k8s-topo's nginx serves its page from the pod (the stand-in shares the node's network).
-      const get = (path: string) => on('pi1', sh`exec 3<>/dev/tcp/127.0.0.1/80; printf 'GET %s HTTP/1.0\r\n\r\n' ${path} >&3; head -n1 <&3`);
-      assert.match(await get('/'), /^HTTP\/1\.1 200 OK/);
-      assert.match(await get('/d3.v3.min.js'), /^HTTP\/1\.1 200 OK/, 'd3 served beside the page: it draws offline');
-    });
-
-    test('a second bootstrap changes nothing, and each step says so', async (t) => {
-      const r = await bootstrap();
-      assert.equal(r.code, 0, r.stdout + r.stderr);
-      t.diagnostic(r.stdout.slice(r.stdout.lastIndexOf('STEP')).trim()); // where a no-op re-run spends its time
-      for (const step of STEPS) assert.match(stepRow(r.stdout, step), /\s+ok\s+[\d.]+\s+changed nothing$/, step);
-      assert.match(r.stdout, /^pi1\s+cni:deploy\s+unchanged\s+/m);
-    });
-
-    test('status: every node Ready, images present, meshnet chained, its pods running', async () => {
-      const s = await armlab(['status', '--inventory', lab.inventory], { timeoutMs: 120_000, env: env() });
-      assert.equal(s.code, 0, s.stdout + s.stderr);
-      for (const node of NODES) {
-        const pods = node === 'pi1' ? 'k8s-topo-pi1 Running, meshnet-pi1 Running' : `meshnet-${node} Running`;
-        assert.match(s.stdout, new RegExp(`^${node}\\s+v1\\.31\\.12\\+k3s1 Ready\\s+6/6 present\\s+meshnet chained \\(VXLAN\\)\\s+${pods}$`, 'm'));
-      }
-      // The cluster's k3s is the stand-in, and status says so, in the binary's own words.
-      assert.match(s.stdout, /^pi1 runs k3s v1\.31\.12\+k3s1 \(armlab-stand-in\)$/m);
-    });
-
-    test('GRPC links: cni:deploy rolls meshnet again, and on every node the plugin (run on the host, as containerd runs it) reads GRPC', async () => {
-      const raw = load(await readFile(lab.inventory, 'utf8')) as Record<string, unknown>;
-      await writeFile(lab.inventory, dump({ ...raw, cni: { linkType: 'GRPC' } }));
-      const r = await armlab(['cni:deploy', '--inventory', lab.inventory, '--rollout-timeout', '240'], { timeoutMs: 600_000, env: labEnv() });
-      assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.match(r.stdout, /^pi1\s+cni:deploy\s+changed\s+wrote \S+\/armlab-meshnet\.yaml; DaemonSet meshnet\/meshnet rolled out \(3\/3 ready, 3\/3 updated\)$/m);
-      for (const node of NODES) {
-        assert.match(r.stdout, new RegExp(`^${node}\\s+cni:check\\s+unchanged\\s+meshnet chained after`, 'm'));
-        assert.equal(await on(node, sh`/var/lib/rancher/k3s/data/cni/meshnet`), 'meshnet plugin linux/arm link=GRPC\n');
-      }
-    });
-
-    test('meshnet gone from the cluster: status reports the file it left on every node as stale, not healthy', async () => {
-      // The DaemonSet deleted: the stand-in's kubelet stops pods whose workload is gone, as kubelet does.
-      await on('pi1', sh`rm /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`);
-      for (const node of NODES) {
-        await waitFor(`meshnetd to stop on ${node}`, async () => (await on(node, sh`for c in /proc/[0-9]*/comm; do read -r n 2>/dev/null < "$c" && [ "$n" = meshnetd ] && echo running; done; true`)) === '', 120_000, 1000);
-      }
-      const s = await armlab(['status', '--inventory', lab.inventory], { timeoutMs: 120_000, env: env() });
-      for (const node of NODES) {
-        assert.match(s.stdout, new RegExp(`^${node}\\s.*00-meshnet\\.conflist is stale: meshnetd is not running here, and a stopped meshnetd leaves its file behind`, 'm'));
-      }
-    });
-
-    test('lab:down removes the demo with the lab: its engine stopped, its namespace and folder gone', async () => {
-      const state = JSON.parse(await readFile(join(lab.dir, 'lab.json'), 'utf8')) as { demo: { enginePid: number } };
-      const kubeconfig = join(work, 'kubeconfig');
-      assert.match(await readFile(kubeconfig, 'utf8'), new RegExp(`^current-context: lab-${lab.name}$`, 'm'));
-      // lab:down reads the kubeconfig's path as kubectl does; this process has none set.
-      process.env['KUBECONFIG'] = kubeconfig;
-      const removed = await lab.down().finally(() => delete process.env['KUBECONFIG']);
-      assert.ok(removed.includes(`the lab's Docker Engine (pid ${state.demo.enginePid})`), removed.join('\n'));
-      assert.ok(removed.includes(`context lab-${lab.name} in ${kubeconfig}`), removed.join('\n'));
-      assert.doesNotMatch(await readFile(kubeconfig, 'utf8'), new RegExp(`lab-${lab.name}`), 'its context, cluster and user gone');
-      assert.ok(!existsSync(`/proc/${state.demo.enginePid}`), 'dockerd stopped');
-      assert.ok(!(await run`ip netns list`).includes(`armlab-${lab.name}-docker`), 'its namespace deleted');
-      assert.ok(!existsSync(lab.dir), 'the release, fixtures and engine data went with the lab folder');
-    });
   });
 
   test('second build: all skipped; a tarball that no longer matches its pinned sha256 stops the run before any build', async () => {

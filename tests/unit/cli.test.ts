@@ -28,7 +28,7 @@ test('usage errors exit 2 and say what to do', async () => {
   assert.match(noInv.stderr, /--inventory FILE is required/);
   const unknown = await armlab(['preflite']);
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /unknown task "preflite"; tasks: inventory:check, preflight, k3s:prep, k3s:install, k3s:uninstall, kubeconfig, render, images:build, images:import, cni:deploy, topo:deploy, bootstrap, status, lab:up, lab:status, lab:down$/m);
+  assert.match(unknown.stderr, /unknown task "preflite"; tasks: inventory:check, preflight, k3s:prep, k3s:install, k3s:uninstall, kubeconfig, render, images:build, images:import, cni:deploy, topo:deploy, bootstrap, nightly, images:rollback, nightly:install, nightly:uninstall, status, lab:up, lab:status, lab:down$/m);
   const badFlag = await armlab(['preflight', '--inventory', 'inventory/example.yaml', '--parallel', '0']);
   assert.equal(badFlag.code, 2);
   assert.match(badFlag.stderr, /--parallel must be a whole number of at least 1, got "0"/);

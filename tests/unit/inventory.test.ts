@@ -70,7 +70,7 @@ test('table of single problems, each message exact', () => {
   const cases: [string, string[]][] = [
     ['', ['inventory/x.yaml:1 is empty; expected a mapping with cluster and nodes (see inventory/example.yaml)']],
     ['cluster: lab\nnodes: [\n', ['inventory/x.yaml:3 YAML syntax: deficient indentation']],
-    ['- a\n', ['inventory/x.yaml:1 got a list, expected a mapping with cluster, connection, nodes, k3s, images, cni']],
+    ['- a\n', ['inventory/x.yaml:1 got a list, expected a mapping with cluster, connection, nodes, k3s, images, cni, nightly']],
     ['cluster: lab\nnodes: []\n', ['inventory/x.yaml:2 nodes: got a list, expected a list of at least one node']],
     [
       'cluster: lab\nnodes:\n  - name: Pi1\n    address: "10.0.0.1 "\n    role: server\n',

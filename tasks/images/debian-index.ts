@@ -1,0 +1,68 @@
+/**
+ * What Debian's index offers now, for the nightly: the candidate version of
+ * each package, from a fresh `apt-get update` in a private apt state (the
+ * machine's own apt configuration is untouched), for the suite and
+ * architecture an image's packages came from.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { $ } from '../core/local.ts';
+import { RefusalError } from '../core/errors.ts';
+import { debianMirror } from '../lab/golden.ts';
+import { sourcesCacheDir } from './lock.ts';
+
+/** Pure: Package/Version pairs of `apt-cache show` stanzas; the first stanza of a package wins (the candidate). */
+export function parseAptShow(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const stanza of text.split(/\n\n+/)) {
+    const pkg = /^Package: (\S+)$/m.exec(stanza)?.[1];
+    const version = /^Version: (\S+)$/m.exec(stanza)?.[1];
+    if (pkg && version && !out.has(pkg)) out.set(pkg, version);
+  }
+  return out;
+}
+
+const updated = new Map<string, Promise<string[]>>();
+
+/** apt options for a private state of `suite`/`arch`, its lists refreshed once per run. */
+async function freshIndex(suite: string, arch: string): Promise<string[]> {
+  const mirror = await debianMirror();
+  const key = `${suite}/${arch}/${mirror}`;
+  let pending = updated.get(key);
+  if (!pending) {
+    pending = (async () => {
+      const dir = join(sourcesCacheDir(), `index-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`);
+      await mkdir(join(dir, 'state', 'lists', 'partial'), { recursive: true });
+      await mkdir(join(dir, 'cache', 'archives', 'partial'), { recursive: true });
+      await writeFile(join(dir, 'sources.list'), `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} ${suite} main\n`);
+      await writeFile(join(dir, 'status'), '');
+      const opts = [
+        '-o', `APT::Architecture=${arch}`, '-o', `APT::Architectures::=${arch}`,
+        '-o', `Dir::State=${join(dir, 'state')}`, '-o', `Dir::State::status=${join(dir, 'status')}`,
+        '-o', `Dir::Cache=${join(dir, 'cache')}`, '-o', `Dir::Etc::SourceList=${join(dir, 'sources.list')}`,
+        '-o', 'Dir::Etc::SourceParts=/dev/null', '-o', 'Debug::NoLocking=1',
+        // This machine's pins and apt.conf.d must not change what Debian offers.
+        '-o', 'Dir::Etc::Preferences=/dev/null', '-o', 'Dir::Etc::PreferencesParts=/dev/null', '-o', 'Dir::Etc::Parts=/dev/null',
+      ];
+      const out = await $`apt-get ${opts} -qq update`.nothrow();
+      if (out.exitCode !== 0) throw new RefusalError(`apt-get update for Debian ${suite} ${arch} from ${mirror} failed: ${out.stderr.trim().split('\n').pop()}; set ARMLAB_DEBIAN_MIRROR to a reachable Debian mirror`);
+      return opts;
+    })();
+    updated.set(key, pending);
+  }
+  return pending;
+}
+
+/** name=version for each of `packages` (names or name=version) as the index offers it now; absent ones as name=(gone). */
+export async function indexVersions(suite: string, arch: string, packages: string[]): Promise<string[]> {
+  const names = packages.map((p) => p.split('=')[0]!);
+  if (!names.length) return [];
+  const opts = await freshIndex(suite, arch);
+  // apt-cache exits non-zero when one name is unknown; what it found is still on stdout.
+  const out = await $`apt-cache ${opts} show --no-all-versions ${names}`.nothrow();
+  const otherErrors = out.stderr.split('\n').filter((l) => /^E: /.test(l) && !/No packages found|Unable to locate/.test(l));
+  if (otherErrors.length) throw new RefusalError(`apt-cache could not read the Debian ${suite} ${arch} index: ${otherErrors.join('; ')}`);
+  const versions = parseAptShow(out.stdout);
+  return names.map((n) => `${n}=${versions.get(n) ?? '(gone)'}`).sort();
+}

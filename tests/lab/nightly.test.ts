@@ -1,0 +1,215 @@
+/**
+ * The nightly on the demo lab: 3 armhf hosts with the k3s STAND-IN, the
+ * fixture upstreams as real git repositories (k8s-topo's recipe follows a
+ * semver range over its tags), the lab's own Docker Engine, and Debian's
+ * mirror frozen for the run (tests/helpers/debian-mirror.ts), so that only
+ * what the test moves upstream moves. Bootstrapped once; then a quiet night,
+ * a new tag, a build that fails, a smoke run that fails, images:rollback and
+ * the lock.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { dump, load } from 'js-yaml';
+import { $, run } from '../../tasks/core/local.ts';
+import { sh } from '../../tasks/core/shell.ts';
+import { Connection } from '../../tasks/core/ssh.ts';
+import type { LockFile } from '../../tasks/images/lock.ts';
+import { loadInventory } from '../../tasks/inventory/load.ts';
+import { processStart } from '../../tasks/nightly/lock.ts';
+import { nightlyPaths } from '../../tasks/nightly/paths.ts';
+import type { NightlyReport } from '../../tasks/nightly/report.ts';
+import { startFrozenDebianMirror, type FrozenMirror } from '../helpers/debian-mirror.ts';
+import { seedFixtureImages } from '../helpers/shared-images.ts';
+import { armlab, makeTestDir, startTestLab, waitFor, type TestLab } from '../helpers/lab.ts';
+
+const NODES = ['pi1', 'pi2', 'pi3'];
+const TOPO = 'armlab/k8s-topo:db9411e-1';
+const MESHNET = 'armlab/meshnet:kne-577a223-1';
+const TOPO_UPSTREAM = 'https://github.com/networkop/k8s-topo.git';
+const validate = new Ajv2020({ strict: true }).compile(JSON.parse(await readFile(new URL('../../templates/nightly/report.schema.json', import.meta.url), 'utf8')));
+
+describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git repositories, the lab\'s engine)', { timeout: 3_600_000 }, () => {
+  let lab: TestLab;
+  let debian: FrozenMirror;
+  let work: string;
+  let topoRepo: string;
+  const env = () => ({ ...process.env, ARMLAB_IMAGES_CACHE: join(work, 'cache'), KUBECONFIG: join(work, 'kubeconfig'), ARMLAB_DEBIAN_MIRROR: debian.url });
+  const nightly = (...args: string[]) => armlab(['nightly', '--inventory', lab.inventory, '--rollout-timeout', '240', ...args], { timeoutMs: 1_800_000, env: env() });
+  const report = async (): Promise<NightlyReport> => JSON.parse(await readFile(join(work, 'night.json'), 'utf8')) as NightlyReport;
+  const metrics = () => readFile(join(work, 'armlab_nightly.prom'), 'utf8');
+  const lock = async () => JSON.parse(await readFile(join(work, 'cache', 'images.lock.json'), 'utf8')) as LockFile;
+  const image = (r: NightlyReport, name: string) => r.images.find((i) => i.name === name)!;
+  const git = (...args: string[]) => run`git -C ${topoRepo} -c user.name=upstream -c user.email=upstream@example.invalid ${args}`;
+
+  async function on(node: string, command: ReturnType<typeof sh>): Promise<string> {
+    const conn = await Connection.open((await loadInventory(lab.inventory)).nodes.find((n) => n.name === node)!);
+    try {
+      return (await conn.run(command)).stdout;
+    } finally {
+      conn.close();
+    }
+  }
+  /** The image each node's containerd holds under `ref`: its manifest digest. */
+  async function digests(ref: string): Promise<string[]> {
+    const found = await Promise.all(NODES.map(async (n) => (await on(n, sh`k3s ctr -n k8s.io images ls ${`name==docker.io/${ref}`} | awk 'NR>1 {print $3}'`)).trim()));
+    for (const [i, d] of found.entries()) assert.match(d, /^sha256:[0-9a-f]{64}$/, `${NODES[i]} holds ${ref}`);
+    return found;
+  }
+  /** A new upstream commit on k8s-topo, tagged. */
+  async function release(tag: string, change: (script: string) => string): Promise<void> {
+    const file = join(topoRepo, 'bin', 'k8s-topo');
+    await writeFile(file, change(await readFile(file, 'utf8')));
+    await git('commit', '--quiet', '-am', `release ${tag}`);
+    await git('tag', tag);
+  }
+  const valid = (r: NightlyReport) => assert.ok(validate(r), JSON.stringify(validate.errors));
+  const promtool = async () => {
+    const out = await $({ input: await metrics(), nothrow: true })`promtool check metrics`;
+    assert.equal(out.exitCode, 0, out.stdout + out.stderr);
+  };
+
+  before(async () => {
+    debian = await startFrozenDebianMirror();
+    work = await makeTestDir();
+    lab = await startTestLab(NODES.map((name) => ({ name, userland: 'armhf' as const })), { demo: true });
+    // The inventory names where the report and metrics go, as a site would for node_exporter.
+    const doc = load(await readFile(lab.inventory, 'utf8')) as { images: { recipes: string; sourceMirrors: Record<string, string> }; nightly?: unknown };
+    doc.nightly = { report: join(work, 'night.json'), metrics: join(work, 'armlab_nightly.prom') };
+    await writeFile(lab.inventory, `${(await readFile(lab.inventory, 'utf8')).split('\n').filter((l) => l.startsWith('#')).join('\n')}\n${dump(doc)}`);
+    // The demo's k8s-topo follows ^0.1.0 over the fixture's tags; v0.1.0 is its commit.
+    topoRepo = doc.images.sourceMirrors[TOPO_UPSTREAM]!;
+    assert.equal((load(await readFile(join(doc.images.recipes, 'k8s-topo', 'image.yaml'), 'utf8')) as { source: { git: { range: string } } }).source.git.range, '^0.1.0');
+    // The images the image test built from the same fixtures, when it ran before in this run (else built here).
+    await seedFixtureImages(join(work, 'cache'));
+    const boot = await armlab(['bootstrap', '--inventory', lab.inventory, '--rollout-timeout', '240'], { timeoutMs: 2_400_000, env: env() });
+    assert.equal(boot.code, 0, boot.stdout + boot.stderr);
+  });
+
+  after(async () => {
+    await lab?.down();
+    await debian?.close();
+    if (lab) await rm(nightlyPaths(await loadInventory(lab.inventory).catch(() => ({ cluster: `lab-${lab.name}`, nightly: {} }) as never), lab.inventory).state, { recursive: true, force: true }).catch(() => undefined);
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  test('nothing changed upstream: nothing built, nothing sent, the report says "no change"', async () => {
+    // The seeded images were built before Debian's mirror was frozen for this test: the first night rebuilds
+    // what Debian moved since (sid moves several times a day), and nothing else.
+    const settle = await nightly();
+    assert.equal(settle.code, 0, settle.stdout + settle.stderr);
+    for (const i of (await report()).images.filter((x) => x.result !== 'unchanged')) {
+      assert.equal(i.result, 'rolled out', `${i.name}: ${i.error ?? ''}`);
+      for (const why of i.reasons) assert.match(why, /^(apt |base |build stage )/, `${i.name} rebuilt only because Debian moved`);
+    }
+    const r = await nightly();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const night = await report();
+    valid(night);
+    assert.equal(night.outcome, 'no change', r.stdout);
+    assert.deepEqual(night.images.map((i) => [i.name, i.result]).sort(), ['base', 'frr', 'golang', 'init-wait', 'k8s-topo', 'meshnet', 'quagga'].map((n) => [n, 'unchanged']));
+    assert.deepEqual(night.nodes, [], 'no node was contacted');
+    assert.match(r.stdout, /^nightly for lab-\S+ \(\S+\): no change in [\d.]+ s$/m);
+    assert.match(await metrics(), /^armlab_nightly_images_rebuilt\{cluster="lab-[^"]+"\} 0$/m);
+    assert.match(await metrics(), /^armlab_nightly_failed\{cluster="lab-[^"]+"\} 0$/m);
+    await promtool();
+  });
+
+  let goodTopo: string[];
+  test('a new tag in k8s-topo\'s range: k8s-topo alone rebuilt, smoke-run, imported on every node, its Deployment rolled; meshnet untouched', async () => {
+    const before = { topo: await digests(TOPO), meshnet: await digests(MESHNET) };
+    const meshnetManifest = await on('pi1', sh`sha256sum /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`);
+    await release('v0.1.1', (s) => `${s}# v0.1.1: a comment upstream added\n`);
+    const r = await nightly();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const night = await report();
+    valid(night);
+    assert.equal(night.outcome, 'changed');
+    const topo = image(night, 'k8s-topo');
+    assert.equal(topo.result, 'rolled out', JSON.stringify(topo));
+    assert.match(topo.reasons[0] ?? '', new RegExp(`^git ${TOPO_UPSTREAM.replace(/\./g, '\\.')} v0\\.1\\.0 [0-9a-f]{8} → v0\\.1\\.1 [0-9a-f]{8}$`));
+    assert.notEqual(topo.oldInputHash, topo.newInputHash);
+    for (const i of night.images.filter((x) => x.name !== 'k8s-topo')) assert.equal(i.result, 'unchanged', i.name);
+    assert.deepEqual(night.nodes.map((n) => [n.name, n.imported]), NODES.map((n) => [n, [TOPO]]));
+    const after = { topo: await digests(TOPO), meshnet: await digests(MESHNET) };
+    goodTopo = after.topo;
+    assert.deepEqual(after.meshnet, before.meshnet);
+    for (const [i, d] of after.topo.entries()) assert.notEqual(d, before.topo[i], NODES[i]);
+    // The Deployment's template carries the new build; meshnet's manifest is as it was.
+    const current = (await lock()).images['k8s-topo']!;
+    assert.match(await on('pi1', sh`cat /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml`), new RegExp(`armlab\\.dev/image-config: '?${current.configDigest}`));
+    assert.equal(await on('pi1', sh`sha256sum /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`), meshnetManifest);
+    assert.match(r.stdout, /^armlab\/k8s-topo:db9411e-1: built \(inputs changed; .*\); smoke run k8s-topo --help: exit 0$/m);
+    const kept = (await lock()).history?.['k8s-topo'] ?? [];
+    assert.equal(kept[0]?.configDigest, current.configDigest, 'the new build is the newest kept');
+    assert.ok(kept.length >= 2, 'the previous build is kept');
+    await promtool();
+  });
+
+  test('a build that fails (a patch no longer applies), then a smoke run that fails: every node keeps the last good build; report, metrics and exit say failed', async () => {
+    const lastSuccess = (await metrics()).match(/^armlab_nightly_last_success_timestamp_seconds\S* (\S+)$/m)![1];
+    const currentBefore = (await lock()).images['k8s-topo']!.configDigest;
+    await release('v0.1.2', (s) => s.replace('self.image = "alpine"', 'self.image = "alpine:3.20"'));
+    const broken = await nightly();
+    assert.equal(broken.code, 1, broken.stdout + broken.stderr);
+    let night = await report();
+    valid(night);
+    assert.equal(night.outcome, 'failed');
+    assert.equal(image(night, 'k8s-topo').result, 'build failed');
+    assert.match(image(night, 'k8s-topo').error ?? '', /001-armlab-images\.patch no longer applies/);
+    assert.deepEqual(await digests(TOPO), goodTopo);
+    assert.match(await metrics(), /^armlab_nightly_failed\{cluster="lab-[^"]+"\} 1$/m);
+    assert.equal((await metrics()).match(/^armlab_nightly_last_success_timestamp_seconds\S* (\S+)$/m)![1], lastSuccess);
+
+    // Upstream fixes the image line, and breaks --help.
+    await release('v0.1.3', (s) => s.replace('self.image = "alpine:3.20"', 'self.image = "alpine"').replace('import argparse\n', 'import argparse\nimport sys\nif "--help" in sys.argv: sys.exit(3)\n'));
+    const smoke = await nightly();
+    assert.equal(smoke.code, 1, smoke.stdout + smoke.stderr);
+    night = await report();
+    valid(night);
+    assert.equal(image(night, 'k8s-topo').result, 'smoke failed');
+    assert.match(image(night, 'k8s-topo').error ?? '', /^smoke run k8s-topo --help: exit 3/);
+    assert.deepEqual(await digests(TOPO), goodTopo);
+    assert.equal((await lock()).images['k8s-topo']!.configDigest, currentBefore, 'the lock is back on the last good build');
+    await promtool();
+  });
+
+  test('images:rollback puts the previous build back on every node and rolls its Deployment', async () => {
+    const kept = (await lock()).history!['k8s-topo']!;
+    const r = await armlab(['images:rollback', '--inventory', lab.inventory, '--image', 'k8s-topo', '--rollout-timeout', '240'], { timeoutMs: 900_000, env: env() });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const back = JSON.parse(await readFile(join(work, 'night.rollback.json'), 'utf8')) as NightlyReport;
+    valid(back);
+    assert.equal(image(back, 'k8s-topo').build, kept[1]!.build);
+    assert.deepEqual(back.nodes.map((n) => [n.name, n.rolledBack]), NODES.map((n) => [n, [TOPO]]));
+    const now = await digests(TOPO);
+    assert.equal(new Set(now).size, 1);
+    for (const [i, d] of now.entries()) assert.notEqual(d, goodTopo[i]);
+    assert.match(await on('pi1', sh`cat /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml`), new RegExp(`armlab\\.dev/image-config: '?${kept[1]!.configDigest}`));
+  });
+
+  test('a nightly while another holds the lock exits 3 naming it; once that one is gone, its lock is taken over', async () => {
+    const paths = nightlyPaths(await loadInventory(lab.inventory), lab.inventory);
+    const holder = spawn('sleep', ['600'], { stdio: 'ignore' });
+    try {
+      const start = await waitFor('the holder to start', async () => processStart(holder.pid!), 10_000);
+      await writeFile(paths.lock, JSON.stringify({ host: (await run`hostname`).trim(), pid: holder.pid, pidStart: start, startedAt: '2026-12-01T03:00:00.000Z' }));
+      const second = await nightly('--check');
+      assert.equal(second.code, 3, second.stdout + second.stderr);
+      assert.match(second.stderr, new RegExp(`another nightly holds ${paths.lock.replace(/\./g, '\\.')}: PID ${holder.pid} on \\S+, started 2026-12-01T03:00:00\\.000Z`));
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    await waitFor('the holder to be gone', async () => processStart(holder.pid!) === null, 10_000);
+    const taker = await nightly('--check');
+    assert.equal(taker.code, 0, taker.stdout + taker.stderr);
+    assert.match(taker.stdout, new RegExp(`took over the stale lock of PID ${holder.pid} `));
+    const check = JSON.parse(await readFile(join(work, 'night.check.json'), 'utf8')) as NightlyReport;
+    valid(check);
+    assert.equal(check.tookOverLockFrom?.pid, holder.pid);
+  });
+});
+

@@ -1,0 +1,56 @@
+/**
+ * The nightly's lock with real processes: a live holder refuses a second run
+ * (exit 3, naming it), a dead one is taken over, a recycled PID is not taken
+ * for the holder, and a run releases only its own lock.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { acquireLock, holderIsGone, LockHeldError, processStart } from '../../tasks/nightly/lock.ts';
+
+const scratch = () => join(mkdtempSync(join(tmpdir(), 'armlab-lock-')), 'nightly.lock');
+
+test('a held lock refuses a second nightly with exit code 3, naming the holder; release frees it', async () => {
+  const file = scratch();
+  const held = await acquireLock(file, new Date('2026-12-01T03:00:00Z'));
+  assert.equal(held.tookOverFrom, null);
+  const second = await acquireLock(file).then(() => null, (err: unknown) => err);
+  assert.ok(second instanceof LockHeldError);
+  assert.equal(second.exitCode, 3);
+  assert.equal(second.message, `another nightly holds ${file}: PID ${process.pid} on ${hostname()}, started 2026-12-01T03:00:00.000Z; not starting a second one`);
+  await held.release();
+  assert.ok(!existsSync(file));
+  await (await acquireLock(file)).release();
+});
+
+test('a lock whose process is gone is taken over, and the taker says whose it was', async () => {
+  const file = scratch();
+  // A real process that held the lock and died without releasing it.
+  const child = spawn(process.execPath, ['-e', '0']);
+  const pid = child.pid!;
+  const start = await new Promise<string | null>((resolve) => resolve(processStart(pid)));
+  await new Promise((resolve) => child.on('exit', resolve));
+  writeFileSync(file, JSON.stringify({ host: hostname(), pid, pidStart: start ?? '1', startedAt: '2026-11-30T03:00:00.000Z' }));
+  const held = await acquireLock(file);
+  assert.deepEqual(held.tookOverFrom, { host: hostname(), pid, pidStart: start ?? '1', startedAt: '2026-11-30T03:00:00.000Z' });
+  assert.equal(JSON.parse(readFileSync(file, 'utf8')).pid, process.pid);
+  await held.release();
+});
+
+test('a recycled PID is not the holder; a holder on another host counts as alive; a torn lock file is stale', async () => {
+  const mine = { host: 'spare', pid: process.pid, pidStart: processStart(process.pid)!, startedAt: 'x' };
+  assert.equal(holderIsGone(mine, 'spare', processStart), false);
+  assert.equal(holderIsGone({ ...mine, pidStart: '1' }, 'spare', processStart), true, 'same PID, another process');
+  assert.equal(holderIsGone({ ...mine, pid: 999_999_999 }, 'other-pi', processStart), false, 'cannot be judged from here');
+  const file = scratch();
+  writeFileSync(file, '{"host": "spa');
+  const held = await acquireLock(file);
+  assert.equal(held.tookOverFrom?.pid, 0);
+  // Someone else's lock (written over ours) is not removed by our release.
+  writeFileSync(file, JSON.stringify({ host: hostname(), pid: 1, pidStart: processStart(1) ?? '', startedAt: 'y' }));
+  await held.release();
+  assert.ok(existsSync(file));
+});
