@@ -72,7 +72,7 @@ export const recipeSchema = z.strictObject(
       {
         binary: z.string(expect('an absolute path inside the image')).regex(/^\/\S+$/, expect('an absolute path inside the image')),
         // The nightly runs it in every new build (no network, the image's entrypoint bypassed) before any node gets it.
-        smoke: z.array(z.string(expect('a word of the command')).min(1, expect('a word of the command')), expect('a command as a list of words, e.g. [vtysh, --version]')).min(1, expect('a command as a list of words, e.g. [vtysh, --version]')).optional(),
+        smoke: z.array(z.string(expect('a word of the command')).min(1, expect('a word of the command')), expect('a command as a list of words, e.g. [zebra, --version]')).min(1, expect('a command as a list of words, e.g. [zebra, --version]')).optional(),
       },
       expect('a mapping with binary and smoke'),
     ),

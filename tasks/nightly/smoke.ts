@@ -10,7 +10,7 @@ import type { Recipe } from '../images/recipe.ts';
 
 export interface SmokeResult {
   ok: boolean;
-  /** "vtysh --version: exit 0" or what went wrong, with the output's last lines. */
+  /** "zebra --version: exit 0" or what went wrong, with the output's last lines. */
   detail: string;
 }
 
@@ -18,7 +18,7 @@ const SMOKE_TIMEOUT_MS = 120_000;
 
 export async function smokeRun(engine: Docker, recipe: Recipe, platform: string, timeoutMs = SMOKE_TIMEOUT_MS): Promise<SmokeResult> {
   const command = recipe.verify.smoke;
-  if (!command) return { ok: false, detail: `images/${recipe.name}/image.yaml has no verify.smoke; add a command that proves the image runs, e.g. smoke: [vtysh, --version]` };
+  if (!command) return { ok: false, detail: `images/${recipe.name}/image.yaml has no verify.smoke; add a command that proves the image runs, e.g. smoke: [zebra, --version]` };
   const shown = command.join(' ');
   let container: Docker.Container | null = null;
   let stream: NodeJS.ReadWriteStream | null = null;

@@ -130,7 +130,9 @@ describe('cni:deploy and topo:deploy (lab of 3 armhf hosts, k3s stand-in)', { ti
     for (const step of ['preflight', 'k3s:install', 'kubeconfig', 'images:build']) assert.match(table, new RegExp(`^${step}\\s+skipped\\s+-\\s+--from$`, 'm'));
     assert.match(table, /^images:import\s+ok\s+[\d.]+\s+3 changed: images:import on pi1, images:import on pi2, images:import on pi3$/m);
     // The fixture images are there now, but their cmd (/bin/sh) is not in them: the pods crash and back off.
-    assert.match(r.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 45s: 0\/3 ready, 3\/3 updated$/m);
+    // Written again: the lock's build of meshnet now stands in the pod template (armlab.dev/image-config).
+    assert.match(r.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 45s: 0\/3 ready, 3\/3 updated; \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-meshnet\.yaml written$/m);
+    assert.match(await onServer(sh`cat /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`), new RegExp(`armlab\\.dev/image-config: '?${entries.find((e) => e.name === 'meshnet')!.configDigest}`));
     assert.match(r.stdout, /^Warning\tCrashLoopBackOff\tpod\/meshnet-pi[1-3]\tback-off \d+s restarting failed container of pod meshnet\/meshnet-pi[1-3] \(unshare: failed to execute \/bin\/sh: No such file or directory\)$/m);
     assert.match(table, /^cni:deploy\s+FAILED\s+[\d.]+\s+exit 1; fix it, then resume with --from cni:deploy$/m);
     assert.match(table, /^topo:deploy\s+not run\s+-\s+cni:deploy failed$/m);
