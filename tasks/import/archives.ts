@@ -8,6 +8,15 @@ import { sha256OfFile } from '../core/digest.ts';
 import { inspectArchive } from '../images/archive.ts';
 import type { LockEntry } from '../images/lock.ts';
 
+/** archiveProblem memoised per image: each archive is checked once per run, by whichever node needs it first. */
+export function archiveChecker(): (entry: LockEntry) => Promise<string | null> {
+  const checks = new Map<string, Promise<string | null>>();
+  return (e) => {
+    if (!checks.has(e.name)) checks.set(e.name, archiveProblem(e).catch((err: Error) => `${e.archive} cannot be read: ${err.message}`));
+    return checks.get(e.name)!;
+  };
+}
+
 /** null when the archive is fit to send; otherwise what is wrong and how to fix it. */
 export async function archiveProblem(entry: LockEntry): Promise<string | null> {
   if (!existsSync(entry.archive)) return `${entry.archive} is missing; run images:build`;

@@ -8,7 +8,7 @@ import { runNodeCommand } from '../core/node-command.ts';
 import { renderTable } from '../core/table.ts';
 import { lockPath, readLock, type LockEntry } from '../images/lock.ts';
 import { suggestion } from '../inventory/rules.ts';
-import { archiveProblem } from './archives.ts';
+import { archiveChecker } from './archives.ts';
 import { COMPRESS_CHOICES, localCompressors, type CompressChoice } from './compress.ts';
 import { importTask, type NodeImport } from './import-node.ts';
 
@@ -51,11 +51,7 @@ export async function imagesImportCommand(argv: string[]): Promise<number> {
   const entries = selectEntries(Object.values(lock.images), names);
   if (!entries.length) throw new RefusalError(`${lockPath()} has no images for the nodes; run images:build first`);
   // Each archive is checked once, when the first node needs it (a run with nothing to send reads none).
-  const checks = new Map<string, Promise<string | null>>();
-  const checkArchive = (e: LockEntry) => {
-    if (!checks.has(e.name)) checks.set(e.name, archiveProblem(e).catch((err: Error) => `${e.archive} cannot be read: ${err.message}`));
-    return checks.get(e.name)!;
-  };
+  const checkArchive = archiveChecker();
   const opts = { prune: values.prune === true, compress, localCompressors: compress === 'none' ? [] : await localCompressors(), importTimeoutMs: 0, checkArchive };
   return runNodeCommand(importTask(entries, opts), common, (_nodes, r) => renderImportTable(r.data));
 }

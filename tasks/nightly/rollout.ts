@@ -13,7 +13,7 @@ import { anyFailed, runOnNodes, type RunContext } from '../core/runner.ts';
 import { recipeImages } from '../deploy/command.ts';
 import { COMPONENTS, deployTask } from '../deploy/deploy.ts';
 import { writeLock, type LockEntry, type LockFile } from '../images/lock.ts';
-import { archiveProblem } from '../import/archives.ts';
+import { archiveChecker } from '../import/archives.ts';
 import { importTask } from '../import/import-node.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { firstServer } from '../k3s/config.ts';
@@ -41,12 +41,7 @@ export interface RolloutResult {
 type Nodes = Map<string, NightlyReport['nodes'][number]>;
 
 async function importEntries(entries: LockEntry[], ctx: RunContext, nodes: Nodes, field: 'imported' | 'rolledBack'): Promise<string | null> {
-  const checks = new Map<string, Promise<string | null>>();
-  const checkArchive = (e: LockEntry) => {
-    if (!checks.has(e.name)) checks.set(e.name, archiveProblem(e).catch((err: Error) => `${e.archive} cannot be read: ${err.message}`));
-    return checks.get(e.name)!;
-  };
-  const task = importTask(entries, { prune: false, compress: 'none', localCompressors: [], importTimeoutMs: 0, checkArchive });
+  const task = importTask(entries, { prune: false, compress: 'none', localCompressors: [], importTimeoutMs: 0, checkArchive: archiveChecker() });
   const result = await runOnNodes(task, ctx.inventory.nodes, ctx);
   const why = new Map<string, string>();
   for (const [name, data] of result.data) {

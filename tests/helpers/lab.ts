@@ -7,6 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Command } from '../../tasks/core/shell.ts';
+import { Connection } from '../../tasks/core/ssh.ts';
+import { loadInventory } from '../../tasks/inventory/load.ts';
 import { labDown, labHostInit, labUp, type LabUpResult } from '../../tasks/lab/lab.ts';
 import type { LabSpec } from '../../tasks/lab/plan.ts';
 
@@ -86,6 +89,16 @@ export async function startTestLab(hosts: LabSpec['hosts'], extra: Partial<LabSp
       return labDown(dir);
     },
   };
+}
+
+/** Run a command on one node of a lab's inventory over its own connection; resolves with its stdout. */
+export async function runOnLabNode(inventory: string, node: string, command: Command): Promise<string> {
+  const conn = await Connection.open((await loadInventory(inventory)).nodes.find((n) => n.name === node)!);
+  try {
+    return (await conn.run(command)).stdout;
+  } finally {
+    conn.close();
+  }
 }
 
 /** Run the armlab CLI as a user would; resolves with exit code and output. */

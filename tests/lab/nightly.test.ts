@@ -15,8 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { dump, load } from 'js-yaml';
 import { $, run } from '../../tasks/core/local.ts';
-import { sh } from '../../tasks/core/shell.ts';
-import { Connection } from '../../tasks/core/ssh.ts';
+import { sh, type Command } from '../../tasks/core/shell.ts';
 import type { LockFile } from '../../tasks/images/lock.ts';
 import { loadInventory } from '../../tasks/inventory/load.ts';
 import { processStart } from '../../tasks/nightly/lock.ts';
@@ -24,7 +23,7 @@ import { nightlyPaths } from '../../tasks/nightly/paths.ts';
 import type { NightlyReport } from '../../tasks/nightly/report.ts';
 import { startFrozenDebianMirror, type FrozenMirror } from '../helpers/debian-mirror.ts';
 import { seedFixtureImages } from '../helpers/shared-images.ts';
-import { armlab, makeTestDir, startTestLab, waitFor, type TestLab } from '../helpers/lab.ts';
+import { armlab, makeTestDir, runOnLabNode, startTestLab, waitFor, type TestLab } from '../helpers/lab.ts';
 
 const NODES = ['pi1', 'pi2', 'pi3'];
 const TOPO = 'armlab/k8s-topo:db9411e-1';
@@ -45,14 +44,7 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
   const image = (r: NightlyReport, name: string) => r.images.find((i) => i.name === name)!;
   const git = (...args: string[]) => run`git -C ${topoRepo} -c user.name=upstream -c user.email=upstream@example.invalid ${args}`;
 
-  async function on(node: string, command: ReturnType<typeof sh>): Promise<string> {
-    const conn = await Connection.open((await loadInventory(lab.inventory)).nodes.find((n) => n.name === node)!);
-    try {
-      return (await conn.run(command)).stdout;
-    } finally {
-      conn.close();
-    }
-  }
+  const on = (node: string, command: Command) => runOnLabNode(lab.inventory, node, command);
   /** The image each node's containerd holds under `ref`: its manifest digest. */
   async function digests(ref: string): Promise<string[]> {
     const found = await Promise.all(NODES.map(async (n) => (await on(n, sh`k3s ctr -n k8s.io images ls ${`name==docker.io/${ref}`} | awk 'NR>1 {print $3}'`)).trim()));

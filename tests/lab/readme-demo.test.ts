@@ -15,9 +15,8 @@ import { after, before, describe, test } from 'node:test';
 import { dump, load } from 'js-yaml';
 import { run } from '../../tasks/core/local.ts';
 import { sh, type Command } from '../../tasks/core/shell.ts';
-import { Connection } from '../../tasks/core/ssh.ts';
 import { loadInventory } from '../../tasks/inventory/load.ts';
-import { armlab, makeTestDir, startTestLab, waitFor, type TestLab } from '../helpers/lab.ts';
+import { armlab, makeTestDir, runOnLabNode, startTestLab, waitFor, type TestLab } from '../helpers/lab.ts';
 import { seedFixtureImages } from '../helpers/shared-images.ts';
 
 const V1 = 'v1.31.12+k3s1';
@@ -33,14 +32,7 @@ describe("the README's first command: lab:up --demo and bootstrap on its invento
   const labEnv = () => ({ ...env(), KUBECONFIG: join(work, 'kubeconfig') });
   const bootstrap = () => armlab(['bootstrap', '--inventory', lab.inventory, '--rollout-timeout', '240'], { timeoutMs: 1_800_000, env: labEnv() });
   const stepRow = (out: string, step: string) => out.slice(out.lastIndexOf('STEP')).split('\n').find((l) => l.startsWith(`${step} `)) ?? '';
-  async function on(node: string, command: Command): Promise<string> {
-    const conn = await Connection.open((await loadInventory(lab.inventory)).nodes.find((n) => n.name === node)!);
-    try {
-      return (await conn.run(command)).stdout;
-    } finally {
-      conn.close();
-    }
-  }
+  const on = (node: string, command: Command) => runOnLabNode(lab.inventory, node, command);
 
   before(async () => {
     work = await makeTestDir();
