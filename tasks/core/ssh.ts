@@ -207,8 +207,12 @@ export class Connection {
         err = Buffer.concat([err, chunk]);
         if (err.length > STDERR_TAIL_BYTES * 4) err = err.subarray(err.length - STDERR_TAIL_BYTES);
       });
+      // Set once the input failed after the script was sent: the command is failed, but reported only once
+      // its remote side has ended, so that what it was writing (writeFile's temp file) is there to clean up.
+      let inputFailure: RemoteCommandError | null = null;
       channel.on('close', (code: number | null, signal?: string) => {
         finish(() => {
+          if (inputFailure) return reject(inputFailure);
           const stdout = Buffer.concat(out).toString();
           const stderr = redact(err.subarray(Math.max(0, err.length - STDERR_TAIL_BYTES)).toString());
           if (code === null || code === undefined) {
@@ -222,11 +226,24 @@ export class Connection {
       });
 
       // pipe() does not pass a source's error on: fail the command instead of hanging until the timeout.
-      onInputFailure = (e) => {
-        finish(() => reject(new RemoteCommandError(this.node.name, shown, null, '', `its input failed: ${e.message}`)));
+      const failedInput = (e: Error) => new RemoteCommandError(this.node.name, shown, null, '', `its input failed: ${e.message}`);
+      // Before the script is sent nothing runs remotely: fail at once.
+      if (inputFailed) {
+        finish(() => reject(failedInput(inputFailed!)));
         channel.close();
+        return;
+      }
+      // After: stop the command (KILL where sshd takes signals, and end of input for what still reads it) and
+      // fail when its channel closes; the command timeout still bounds the wait.
+      onInputFailure = (e) => {
+        inputFailure = failedInput(e);
+        try {
+          channel.signal('KILL');
+        } catch {
+          /* the channel may already be gone */
+        }
+        channel.end();
       };
-      if (inputFailed) return onInputFailure(inputFailed);
       channel.write(framedScript(command));
       if (input === undefined) channel.end();
       else if (input instanceof Secret) channel.end(input.reveal());

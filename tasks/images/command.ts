@@ -12,7 +12,8 @@ import { suggestion } from '../inventory/rules.ts';
 import { buildOne, type ImageResult } from './build.ts';
 import { builderEngine, enginePlatformOf, localEngine } from './engine.ts';
 import { recipeFolders } from './folders.ts';
-import { readLock } from './lock.ts';
+import { imagesCacheLockPath, readLock } from './lock.ts';
+import { acquireLock, LockHeldError } from '../core/run-lock.ts';
 import { prepareAll } from './prepare.ts';
 import { parseMirrorFlags, type SourceMirror } from './source-mirror.ts';
 import { buildOrder, crossRecipeProblems, dependenciesOf, listRecipes, loadRecipe, type Recipe } from './recipe.ts';
@@ -92,27 +93,42 @@ export async function imagesBuildCommand(argv: string[]): Promise<number> {
   const names = typeof values.images === 'string' ? values.images.split(',').map((s) => s.trim()).filter(Boolean) : null;
   const ordered = selectRecipes(await loadAllRecipes(values, inventory), names);
 
-  const log = (m: string) => process.stdout.write(`${m}\n`);
-  const sourceMirrors = sourceMirrorsOf(values, inventory);
-  const { engine, engineName, version } = await chooseEngine(values, inventory);
-  log(`engine: ${engineName}, Docker ${version.Version} on ${version.Arch}`);
-  if (ordered.some((r) => r.source?.git)) await requireCommands({ git: 'git' }, 'images:build (recipes with git sources)');
-  const results: ImageResult[] = [];
+  // One writer of the images cache at a time: a nightly or rollback writing the same lock, archives and
+  // source mirrors now would lose one side's work (--check too prepares sources there).
+  const cacheLock = await acquireLock(imagesCacheLockPath(), new Date(), 'images:build').catch((err: unknown) => {
+    if (!(err instanceof LockHeldError)) throw err;
+    process.stderr.write(`armlab: ${err.message}\n`);
+    return err;
+  });
+  if (cacheLock instanceof LockHeldError) return cacheLock.exitCode;
+  try {
+    const log = (m: string) => process.stdout.write(`${m}\n`);
+    const sourceMirrors = sourceMirrorsOf(values, inventory);
+    const { engine, engineName, version } = await chooseEngine(values, inventory);
+    log(`engine: ${engineName}, Docker ${version.Version} on ${version.Arch}`);
+    if (ordered.some((r) => r.source?.git)) await requireCommands({ git: 'git' }, 'images:build (recipes with git sources)');
+    return await buildAll(ordered, engine, enginePlatformOf(version.Arch), sourceMirrors, { check: common.check, verbose: common.verbose, log });
+  } finally {
+    await cacheLock.release();
+  }
+}
+
+async function buildAll(ordered: Recipe[], engine: Docker, buildPlatform: ReturnType<typeof enginePlatformOf>, sourceMirrors: SourceMirror[], opts: { check: boolean; verbose: boolean; log: (m: string) => void }): Promise<number> {
   // Every source fetched and every patch applied before the first build.
-  const buildPlatform = enginePlatformOf(version.Arch);
-  const prepared = await prepareAll(ordered, { buildArch: buildPlatform.debianArch, log, sourceMirrors }).catch((err) => {
+  const prepared = await prepareAll(ordered, { buildArch: buildPlatform.debianArch, log: opts.log, sourceMirrors }).catch((err) => {
     process.stdout.write(`images:build: nothing built: ${reasonOf(err)}\n`);
     return null;
   });
   if (!prepared) return 1;
+  const results: ImageResult[] = [];
   const lock = await readLock();
   for (const recipe of ordered) {
     const p = prepared.get(recipe.name)!;
     try {
-      results.push(await buildOne(engine, p, lock, { check: common.check, verbose: common.verbose, buildPlatform, log }));
+      results.push(await buildOne(engine, p, lock, { ...opts, buildPlatform }));
     } catch (err) {
       results.push({ name: recipe.name, image: recipe.image, status: 'failed', reason: (err as Error).message.split('\n')[0] ?? '' });
-      if (common.verbose) process.stdout.write(`${(err as Error).message}\n`);
+      if (opts.verbose) process.stdout.write(`${(err as Error).message}\n`);
     }
   }
   for (const r of results) if (r.status === 'built') noteChange(`built ${r.image}`);

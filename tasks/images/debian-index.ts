@@ -1,7 +1,7 @@
 /**
  * What Debian's index offers now, for the nightly: the candidate version of
  * each package, from a fresh `apt-get update` in a private apt state (the
- * machine's own apt configuration is untouched), for the suite and
+ * machine's own apt is untouched: apt-private.ts), for the suite and
  * architecture an image's packages came from.
  */
 import { createHash } from 'node:crypto';
@@ -9,6 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $ } from '../core/local.ts';
 import { RefusalError } from '../core/errors.ts';
+import { privateAptState } from './apt-private.ts';
 import { debianMirror } from '../lab/golden.ts';
 import { sourcesCacheDir } from './lock.ts';
 
@@ -33,18 +34,9 @@ async function freshIndex(suite: string, arch: string): Promise<string[]> {
   if (!pending) {
     pending = (async () => {
       const dir = join(sourcesCacheDir(), `index-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`);
-      await mkdir(join(dir, 'state', 'lists', 'partial'), { recursive: true });
-      await mkdir(join(dir, 'cache', 'archives', 'partial'), { recursive: true });
-      await writeFile(join(dir, 'sources.list'), `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} ${suite} main\n`);
+      await mkdir(dir, { recursive: true });
       await writeFile(join(dir, 'status'), '');
-      const opts = [
-        '-o', `APT::Architecture=${arch}`, '-o', `APT::Architectures::=${arch}`,
-        '-o', `Dir::State=${join(dir, 'state')}`, '-o', `Dir::State::status=${join(dir, 'status')}`,
-        '-o', `Dir::Cache=${join(dir, 'cache')}`, '-o', `Dir::Etc::SourceList=${join(dir, 'sources.list')}`,
-        '-o', 'Dir::Etc::SourceParts=/dev/null', '-o', 'Debug::NoLocking=1',
-        // This machine's pins and apt.conf.d must not change what Debian offers.
-        '-o', 'Dir::Etc::Preferences=/dev/null', '-o', 'Dir::Etc::PreferencesParts=/dev/null', '-o', 'Dir::Etc::Parts=/dev/null',
-      ];
+      const opts = await privateAptState(dir, { arch, mirror, suite, status: join(dir, 'status') });
       const out = await $`apt-get ${opts} -qq update`.nothrow();
       if (out.exitCode !== 0) throw new RefusalError(`apt-get update for Debian ${suite} ${arch} from ${mirror} failed: ${out.stderr.trim().split('\n').pop()}; set ARMLAB_DEBIAN_MIRROR to a reachable Debian mirror`);
       return opts;

@@ -9,6 +9,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { run } from '../core/local.ts';
 import { debianMirror } from '../lab/golden.ts';
+import { privateAptState } from './apt-private.ts';
 import { debFact } from './facts.ts';
 import { sourcesCacheDir } from './lock.ts';
 
@@ -78,17 +79,8 @@ export async function debsSource(packages: string[], base: RootfsSource, log: (m
   if (stale) log(`Debian's index moved since ${work} was fetched: fetching ${packages.join(' ')} again`);
   if (!existsSync(join(work, 'complete')) || stale) {
     await rm(work, { recursive: true, force: true });
-    await mkdir(join(work, 'state', 'lists', 'partial'), { recursive: true });
-    await mkdir(join(archives, 'partial'), { recursive: true });
-    await writeFile(join(work, 'sources.list'), `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror} bookworm main\n`);
-    // A private apt state for armhf, judged against the base's dpkg status: the
-    // machine's own apt configuration is untouched (no dpkg --add-architecture).
-    const opts = [
-      '-o', 'APT::Architecture=armhf', '-o', 'APT::Architectures::=armhf',
-      '-o', `Dir::State=${join(work, 'state')}`, '-o', `Dir::State::status=${join(base.rootfs, 'var/lib/dpkg/status')}`,
-      '-o', `Dir::Cache=${join(work, 'cache')}`, '-o', `Dir::Etc::SourceList=${join(work, 'sources.list')}`,
-      '-o', 'Dir::Etc::SourceParts=/dev/null', '-o', 'Debug::NoLocking=1', '-o', 'APT::Get::List-Cleanup=0',
-    ];
+    // Judged against the base's dpkg status: only what the base lacks is fetched.
+    const opts = await privateAptState(work, { arch: 'armhf', mirror, suite: 'bookworm', status: join(base.rootfs, 'var/lib/dpkg/status') });
     log(`fetching armhf packages ${packages.join(' ')} and their dependencies`);
     await run`apt-get ${opts} -qq update`;
     await run`apt-get ${opts} -qq -y --download-only --no-install-recommends install ${packages}`;

@@ -1,6 +1,7 @@
 /** The images lock file: what was built, from which inputs, and where its archive is. */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { atomicWrite } from '../core/atomic-write.ts';
 import { cacheRoot } from '../lab/golden.ts';
 import type { ResolvedInputs } from './facts.ts';
 
@@ -59,7 +60,6 @@ export async function readLock(file = lockPath()): Promise<LockFile> {
 }
 
 export async function writeLock(lock: LockFile, file = lockPath()): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
   const byName = <T>(r: Record<string, T>) => Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b)));
   const sorted: LockFile = {
     version: 1,
@@ -67,8 +67,11 @@ export async function writeLock(lock: LockFile, file = lockPath()): Promise<void
     ...(lock.history ? { history: byName(lock.history) } : {}),
     ...(lock.heldBack ? { heldBack: byName(lock.heldBack) } : {}),
   };
-  // A temporary name of this process's own: two writers never write into one file.
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(sorted, null, 2)}\n`);
-  await rename(tmp, file);
+  // Replaced whole and on the disk before the rename: the lock names every archive the nodes get.
+  await atomicWrite(file, `${JSON.stringify(sorted, null, 2)}\n`);
+}
+
+/** One writer of the images cache (lock file, archives, kept builds) at a time: a nightly, a rollback, images:build. */
+export function imagesCacheLockPath(): string {
+  return join(imagesCacheDir(), 'images-cache.lock');
 }

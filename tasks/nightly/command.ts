@@ -14,20 +14,19 @@ import { requireCommands } from '../core/local.ts';
 import { chooseEngine, loadAllRecipes, sourceMirrorsOf } from '../images/command.ts';
 import { enginePlatformOf } from '../images/engine.ts';
 import { recipeFolders } from '../images/folders.ts';
-import { imagesCacheDir, readLock } from '../images/lock.ts';
 import { buildOrder } from '../images/recipe.ts';
 import { loadInventory } from '../inventory/load.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { decide } from './decide.ts';
 import { buildName, historyOf, recordGood, restoreBuild } from './history.ts';
-import { acquireLock, LockHeldError, type HeldLock } from './lock.ts';
+import { acquireLock, LockHeldError, type HeldLock } from '../core/run-lock.ts';
 import { buildNight } from './night-build.ts';
 import { nightlyPaths, type NightlyPaths } from './paths.ts';
 import { outcomeOf, renderSummary, type ImageReport, type NightlyReport } from './report.ts';
 import { writeReport } from './report-files.ts';
 import { resolveAll } from './resolve.ts';
 import { putOnNodes, rollOut, type RolloutOptions } from './rollout.ts';
-import { writeLock, type LockFile } from '../images/lock.ts';
+import { imagesCacheLockPath, readLock, writeLock, type LockFile } from '../images/lock.ts';
 
 export const NIGHTLY_FLAGS = {
   'docker-host': { type: 'string' },
@@ -62,10 +61,11 @@ export async function underLock(argv: string[], kind: NightlyReport['kind'], nig
   rolloutTimeoutMs(values);
   const paths = nightlyPaths(inventory, inventoryPath);
   const started = new Date();
+  const command = kind === 'rollback' ? 'images:rollback' : 'nightly';
   let lock: HeldLock;
   let cacheLock: HeldLock;
   try {
-    lock = await acquireLock(paths.lock, started);
+    lock = await acquireLock(paths.lock, started, command);
   } catch (err) {
     if (!(err instanceof LockHeldError)) throw err;
     process.stderr.write(`armlab: ${err.message}\n`);
@@ -73,11 +73,11 @@ export async function underLock(argv: string[], kind: NightlyReport['kind'], nig
   }
   // The images cache (lock file, archives, kept builds) is one per machine, whatever the inventory.
   try {
-    cacheLock = await acquireLock(join(imagesCacheDir(), 'nightly.lock'), started);
+    cacheLock = await acquireLock(imagesCacheLockPath(), started, command);
   } catch (err) {
     await lock.release();
     if (!(err instanceof LockHeldError)) throw err;
-    process.stderr.write(`armlab: ${err.message} (a nightly or rollback of another inventory uses the same images cache)\n`);
+    process.stderr.write(`armlab: ${err.message} (the images cache is this machine's, whatever the inventory)\n`);
     return err.exitCode;
   }
   const log = (m: string) => process.stdout.write(`${m}\n`);

@@ -1,28 +1,13 @@
 /**
  * The report's files, each written atomically (a reader, node_exporter
  * included, sees the old file or the new one, never half of one): the JSON
- * report and the Prometheus textfile. A --check run writes its report beside
+ * report and the Prometheus textfile (core/atomic-write.ts). A --check run writes its report beside
  * the real one and leaves the metrics alone: it is not a night.
  */
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { atomicWrite } from '../core/atomic-write.ts';
 import type { NightlyPaths } from './paths.ts';
 import { previousSuccessIn, renderMetrics, reportSchema, type NightlyReport } from './report.ts';
-
-async function atomicWrite(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  // node_exporter reads only *.prom: the temporary name must not end so.
-  const tmp = join(dirname(file), `.${file.slice(dirname(file).length + 1)}.${process.pid}.tmp`);
-  // On the disk before the rename: a Pi that loses power keeps the old file or the new, never an empty one.
-  const handle = await open(tmp, 'w', 0o644);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, file);
-}
 
 /** --check and images:rollback reports go beside the night's report, which stays the last night's. */
 export const sideReportPath = (paths: NightlyPaths, what: 'check' | 'rollback') => paths.report.replace(/(\.json)?$/, `.${what}.json`);

@@ -3,6 +3,7 @@
  * with its own sshd, hostname, filesystem and containerd.
  */
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -85,6 +86,12 @@ describe('emulated Pi lab + preflight', { timeout: 900_000 }, () => {
       // A stream that fails as it is sent fails the command at once.
       await assert.rejects(conn.writeFile('/tmp/never', createReadStream('/nonexistent/armlab')), /pi1: command failed \(its input failed: ENOENT/);
       // …and leaves neither the target nor its temp file behind.
+      assert.equal((await conn.run(sh`ls -a /tmp | grep -c '^[.]armlab[.]' || true; test -e /tmp/never && echo exists || echo absent`)).stdout, '0\nabsent\n');
+      // One that fails after part of it was sent: failed once the remote side has ended, its temp file removed after that.
+      const failing = new Readable({ read() {} });
+      failing.push(Buffer.alloc(256 * 1024, 1));
+      setTimeout(() => failing.destroy(new Error('read error on the source disk')), 300);
+      await assert.rejects(conn.writeFile('/tmp/never', failing), /pi1: command failed \(its input failed: read error on the source disk/);
       assert.equal((await conn.run(sh`ls -a /tmp | grep -c '^[.]armlab[.]' || true; test -e /tmp/never && echo exists || echo absent`)).stdout, '0\nabsent\n');
       // A failure carries node, command, exit code and the stderr tail.
       await assert.rejects(conn.run(sh`echo oops >&2; exit 3`), (err: Error) => {

@@ -4,8 +4,8 @@
  * semver range over its tags), the lab's own Docker Engine, and Debian's
  * mirror frozen for the run (tests/helpers/debian-mirror.ts), so that only
  * what the test moves upstream moves. Bootstrapped once; then a quiet night,
- * a new tag, a build that fails, a smoke run that fails, images:rollback and
- * the lock.
+ * the timer on a host that boots systemd, a new tag, a build that fails, a
+ * smoke run that fails, a rollout that times out, images:rollback and the lock.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -18,12 +18,15 @@ import { $, run } from '../../tasks/core/local.ts';
 import { sh, type Command } from '../../tasks/core/shell.ts';
 import type { LockFile } from '../../tasks/images/lock.ts';
 import { loadInventory } from '../../tasks/inventory/load.ts';
-import { processStart } from '../../tasks/nightly/lock.ts';
+import { processStart } from '../../tasks/core/run-lock.ts';
 import { nightlyPaths } from '../../tasks/nightly/paths.ts';
+import { unitBase } from '../../tasks/nightly/units.ts';
+import { cacheRoot } from '../../tasks/lab/golden.ts';
 import type { NightlyReport } from '../../tasks/nightly/report.ts';
 import { startFrozenDebianMirror, type FrozenMirror } from '../helpers/debian-mirror.ts';
 import { seedFixtureImages } from '../helpers/shared-images.ts';
 import { armlab, makeTestDir, runOnLabNode, startTestLab, waitFor, type TestLab } from '../helpers/lab.ts';
+import { bootSystemdHost } from '../helpers/systemd-host.ts';
 
 const NODES = ['pi1', 'pi2', 'pi3'];
 const TOPO = 'armlab/k8s-topo:db9411e-1';
@@ -110,6 +113,47 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
     await promtool();
   });
 
+  test('nightly:install on a host that boots systemd: the timer is listed with its next run, and starting its service runs a nightly', async () => {
+    // This machine's Debian booted by systemd-nspawn (tests/helpers/systemd-host.ts), sharing the lab's folders and this
+    // machine's network; armlab is installed there as on a spare Pi: this checkout, run by the shell's node.
+    const spare = await bootSystemdHost(join(work, 'spare'), `armlab-${lab.name}-spare`, [work, lab.dir, cacheRoot()]);
+    try {
+      const shellEnv = { ARMLAB_IMAGES_CACHE: join(work, 'cache'), ARMLAB_DEBIAN_MIRROR: debian.url, ...(process.env.ARMLAB_CACHE ? { ARMLAB_CACHE: process.env.ARMLAB_CACHE } : {}) };
+      const cli = (...args: string[]) => spare.run(['node', '--import', 'tsx', 'tasks/cli.ts', ...args, '--inventory', lab.inventory], { env: shellEnv, cwd: process.cwd(), timeoutMs: 120_000 });
+      const base = unitBase((await loadInventory(lab.inventory)).cluster);
+      const installed = await cli('nightly:install');
+      assert.equal(installed.code, 0, installed.stdout + installed.stderr);
+      assert.match(installed.stdout, new RegExp(`^changed: wrote /etc/systemd/system/${base}\\.service, /etc/systemd/system/${base}\\.timer; ${base}\\.timer enabled and started$`, 'm'));
+      // systemd's own view: enabled, and a next run (03:00 by default, within the randomized delay).
+      const timers = await spare.run(['systemctl', 'list-timers', '--all', '--no-pager', `${base}.timer`]);
+      assert.match(timers.stdout, new RegExp(`^\\w{3} \\d{4}-\\d\\d-\\d\\d 0[34]:\\d\\d:\\d\\d UTC .* ${base}\\.timer +${base}\\.service\\s*$`, 'm'), timers.stdout);
+      assert.equal((await spare.run(['systemctl', 'is-enabled', `${base}.timer`])).stdout.trim(), 'enabled');
+      const again = await cli('nightly:install');
+      assert.match(again.stdout, new RegExp(`^unchanged: ${base}\\.timer installed and enabled`, 'm'), again.stdout + again.stderr);
+
+      // What the timer will do at 03:00, now: a oneshot, so start returns when the night is over.
+      const startedAt = new Date();
+      const started = await spare.run(['systemctl', 'start', `${base}.service`], { timeoutMs: 600_000 });
+      assert.equal(started.code, 0, started.stdout + started.stderr + (await spare.run(['journalctl', '-u', `${base}.service`, '--no-pager', '-o', 'cat'])).stdout);
+      const shown = await spare.run(['systemctl', 'show', '-p', 'Result', '-p', 'ExecMainStatus', `${base}.service`]);
+      assert.match(shown.stdout, /^Result=success$/m);
+      assert.match(shown.stdout, /^ExecMainStatus=0$/m);
+      const night = await report();
+      valid(night);
+      assert.ok(new Date(night.startedAt) >= startedAt, `the report is this night's (${night.startedAt})`);
+      assert.equal(night.outcome, 'no change');
+      const journal = await spare.run(['journalctl', '-u', `${base}.service`, '--no-pager', '-o', 'cat']);
+      assert.match(journal.stdout, /^nightly for lab-\S+ \(\S+\): no change in [\d.]+ s$/m, journal.stdout);
+
+      const removed = await cli('nightly:uninstall');
+      assert.equal(removed.code, 0, removed.stdout + removed.stderr);
+      assert.equal((await spare.run(['systemctl', 'list-timers', '--all', '--no-pager', '--plain', `${base}.timer`])).stdout.includes(base), false);
+      assert.equal((await spare.run(['test', '-e', `/etc/systemd/system/${base}.service`])).code, 1);
+    } finally {
+      await spare.stop();
+    }
+  });
+
   let goodTopo: string[];
   test('a new tag in k8s-topo\'s range: k8s-topo alone rebuilt, smoke-run, imported on every node, its Deployment rolled; meshnet untouched', async () => {
     const before = { topo: await digests(TOPO), meshnet: await digests(MESHNET) };
@@ -167,6 +211,28 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
     assert.deepEqual(await digests(TOPO), goodTopo);
     assert.equal((await lock()).images['k8s-topo']!.configDigest, currentBefore, 'the lock is back on the last good build');
     await promtool();
+  });
+
+  test('a rollout that does not finish in time: the new build is put back off every node, the Deployment rolled back, the night failed', async () => {
+    const good = (await lock()).images['k8s-topo']!.configDigest;
+    // Upstream fixes --help: the build and its smoke run pass; the rollout is given half a second, which it cannot meet.
+    await release('v0.1.4', (s) => s.replace('import argparse\nimport sys\nif "--help" in sys.argv: sys.exit(3)\n', 'import argparse\n'));
+    const r = await nightly('--rollout-timeout', '0.5');
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const night = await report();
+    valid(night);
+    assert.equal(night.outcome, 'failed');
+    const topo = image(night, 'k8s-topo');
+    assert.equal(topo.result, 'rolled back', JSON.stringify(topo));
+    assert.match(topo.error ?? '', /^topo:deploy: /);
+    assert.match(r.stdout, /^rollout failed \(topo:deploy: .*\): putting k8s-topo back on their last good builds$/m);
+    // Imported, then the last good build imported again, on every node.
+    assert.deepEqual(night.nodes.map((n) => [n.name, n.imported, n.rolledBack]), NODES.map((n) => [n, [TOPO], [TOPO]]));
+    assert.deepEqual(await digests(TOPO), goodTopo);
+    assert.equal((await lock()).images['k8s-topo']!.configDigest, good, 'the lock is back on the last good build');
+    assert.equal((await lock()).history!['k8s-topo']![0]!.configDigest, good, 'the failed build is not kept as a good one');
+    assert.match(await on('pi1', sh`cat /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml`), new RegExp(`armlab\\.dev/image-config: '?${good}`));
+    assert.match(await metrics(), /^armlab_nightly_failed\{cluster="lab-[^"]+"\} 1$/m);
   });
 
   test('images:rollback puts the previous build back on every node and rolls its Deployment', async () => {

@@ -3,16 +3,20 @@
  * current archive leaves them intact), at most 3, and put back byte for byte.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import type { LockEntry, LockFile } from '../../tasks/images/lock.ts';
 import { buildName, historyOf, KEEP, recordGood, restoreBuild } from '../../tasks/nightly/history.ts';
 
+let scratch = '';
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
 test('history: the last 3 good builds kept beside the current archive, and any of them put back', async () => {
-  process.env.ARMLAB_IMAGES_CACHE = mkdtempSync(join(tmpdir(), 'armlab-history-'));
+  scratch = mkdtempSync(join(tmpdir(), 'armlab-history-'));
+  process.env.ARMLAB_IMAGES_CACHE = scratch;
   const archive = join(process.env.ARMLAB_IMAGES_CACHE, 'archives', 'frr_1.tar');
   await mkdir(join(process.env.ARMLAB_IMAGES_CACHE, 'archives'), { recursive: true });
   const lock: LockFile = { version: 1, images: {} };

@@ -5,13 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { test } from 'node:test';
-import { acquireLock, holderIsGone, LockHeldError, processStart } from '../../tasks/nightly/lock.ts';
+import { dirname, join } from 'node:path';
+import { after, test } from 'node:test';
+import { acquireLock, holderIsGone, LockHeldError, processStart } from '../../tasks/core/run-lock.ts';
+import { armlab } from '../helpers/lab.ts';
 
-const scratch = () => join(mkdtempSync(join(tmpdir(), 'armlab-lock-')), 'nightly.lock');
+const scratchDirs: string[] = [];
+const scratch = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'armlab-lock-'));
+  scratchDirs.push(dir);
+  return join(dir, 'nightly.lock');
+};
+after(() => { for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true }); });
 
 test('a held lock refuses a second nightly with exit code 3, naming the holder; release frees it', async () => {
   const file = scratch();
@@ -53,4 +60,21 @@ test('a recycled PID is not the holder; a holder on another host counts as alive
   writeFileSync(file, JSON.stringify({ host: hostname(), pid: 1, pidStart: processStart(1) ?? '', startedAt: 'y' }));
   await held.release();
   assert.ok(existsSync(file));
+});
+
+test('the images cache lock names what holds it: images:build by hand refuses beside a nightly, and a nightly beside images:build', async () => {
+  const cache = dirname(scratch());
+  const file = join(cache, 'images-cache.lock');
+  const night = await acquireLock(file, new Date('2026-12-01T03:00:00Z'));
+  assert.equal(JSON.parse(readFileSync(file, 'utf8')).command, 'nightly');
+  // The real command, on the same cache: exit 3 before it touches an engine or a source.
+  const r = await armlab(['images:build', '--images', 'base'], { env: { ...process.env, ARMLAB_IMAGES_CACHE: cache, DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+  assert.equal(r.code, 3, r.stdout + r.stderr);
+  assert.equal(r.stderr, `armlab: a nightly holds ${file}: PID ${process.pid} on ${hostname()}, started 2026-12-01T03:00:00.000Z; images:build does not run beside it: run it again once that one has finished\n`);
+  await night.release();
+  const build = await acquireLock(file, new Date('2026-12-01T03:00:00Z'), 'images:build');
+  const refused = await acquireLock(file).then(() => null, (err: unknown) => err);
+  assert.ok(refused instanceof LockHeldError);
+  assert.match(refused.message, /^images:build holds .*; nightly does not run beside it/);
+  await build.release();
 });

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -159,6 +159,7 @@ test('systemd units: schedule, quoting of paths and the failure command, and sys
   assert.match(failure, /^ExecStart=\/bin\/sh -c "echo \\"nightly \$\$ARMLAB_NIGHTLY_UNIT failed\\" \| logger -t armlab"$/m);
   for (const u of units) writeFileSync(join(dir, u.name), u.text);
   const verify = spawnSync('systemd-analyze', ['verify', '--man=no', ...units.map((u) => u.name)], { cwd: dir, encoding: 'utf8' });
+  rmSync(dir, { recursive: true, force: true });
   assert.equal(verify.status, 0, verify.stdout + verify.stderr);
   // The schedule as systemd itself reads it.
   const shown = execFileSync('systemd-analyze', ['calendar', onCalendarOf('02:30')], { encoding: 'utf8' });

@@ -1,8 +1,10 @@
 /**
- * One nightly at a time per inventory: a lock file holding the host, PID,
- * the PID's start time (so that a recycled PID is not taken for the holder)
- * and when the run started. A second run gets LockHeldError (exit 3); a lock
- * whose holder is gone on this host is taken over, and the taker says so.
+ * One run at a time: a lock file holding the command, host, PID, the PID's
+ * start time (so that a recycled PID is not taken for the holder) and when the
+ * run started. Used for one nightly per inventory, and for the images cache
+ * (a nightly, a rollback or images:build by hand: one writer of the images
+ * lock and archives at a time). A second run gets LockHeldError (exit 3); a
+ * lock whose holder is gone on this host is taken over, and the taker says so.
  */
 import { readFileSync } from 'node:fs';
 import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -10,6 +12,8 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 
 export interface LockHolder {
+  /** What holds it: nightly, images:rollback, images:build (absent in locks written before it was recorded). */
+  command?: string;
   host: string;
   pid: number;
   /** Field 22 of /proc/PID/stat: with the PID, names one process for the whole boot. */
@@ -17,15 +21,18 @@ export interface LockHolder {
   startedAt: string;
 }
 
-/** Another nightly holds the lock: exit 3. */
+/** Another run holds the lock: exit 3. */
 export class LockHeldError extends Error {
   override name = 'LockHeldError';
   readonly exitCode = 3;
   constructor(
     readonly file: string,
     readonly holder: LockHolder,
+    requester = 'nightly',
   ) {
-    super(`another nightly holds ${file}: PID ${holder.pid} on ${holder.host}, started ${holder.startedAt}; not starting a second one`);
+    const who = holder.command ?? 'nightly';
+    const held = `${file}: PID ${holder.pid} on ${holder.host}, started ${holder.startedAt}`;
+    super(who === requester ? `another ${who} holds ${held}; not starting a second one` : `${who === 'nightly' ? 'a nightly' : who} holds ${held}; ${requester} does not run beside it: run it again once that one has finished`);
   }
 }
 
@@ -64,21 +71,21 @@ function parseHolder(text: string): LockHolder | null {
   }
 }
 
-export async function acquireLock(file: string, now = new Date()): Promise<HeldLock> {
+export async function acquireLock(file: string, now = new Date(), command = 'nightly'): Promise<HeldLock> {
   await mkdir(dirname(file), { recursive: true });
-  const me: LockHolder = { host: hostname(), pid: process.pid, pidStart: processStart(process.pid) ?? '', startedAt: now.toISOString() };
+  const me: LockHolder = { command, host: hostname(), pid: process.pid, pidStart: processStart(process.pid) ?? '', startedAt: now.toISOString() };
   // Written whole under a name of our own, then linked into place: link() fails if the lock exists,
   // and a lock file is never seen half-written.
   const mine = `${file}.${process.pid}.tmp`;
   await writeFile(mine, `${JSON.stringify(me)}\n`, { mode: 0o644 });
   try {
-    return await takeLock(file, mine, me);
+    return await takeLock(file, mine, me, command);
   } finally {
     await rm(mine, { force: true });
   }
 }
 
-async function takeLock(file: string, mine: string, me: LockHolder): Promise<HeldLock> {
+async function takeLock(file: string, mine: string, me: LockHolder, command: string): Promise<HeldLock> {
   let tookOverFrom: LockHolder | null = null;
   for (let attempt = 0; attempt < 5; attempt++) {
     const created = await link(mine, file).then(
@@ -104,7 +111,7 @@ async function takeLock(file: string, mine: string, me: LockHolder): Promise<Hel
     if (text === null) continue; // released between our open and read: try again
     const holder = parseHolder(text);
     // A lock file that names no one (written by hand, or damaged) is stale too.
-    if (holder && !holderIsGone(holder, me.host, processStart)) throw new LockHeldError(file, holder);
+    if (holder && !holderIsGone(holder, me.host, processStart)) throw new LockHeldError(file, holder, command);
     // Of two runs taking over the same stale lock, one rename succeeds; the other retries and finds the winner's lock.
     const aside = `${file}.stale-${process.pid}`;
     if (!(await rename(file, aside).then(() => true, () => false))) continue;
