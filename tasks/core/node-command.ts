@@ -4,7 +4,7 @@ import type { Inventory, NodeSpec } from '../inventory/types.ts';
 import { requireInventory, selectNodes, type CommonArgs } from './args.ts';
 import { printSummary, runOnNodes, type NodeTask, type TaskReport } from './runner.ts';
 import { redact } from './shell.ts';
-import { Connections } from './ssh.ts';
+import { Connections } from './connections.ts';
 
 let sharedPool: Connections | null = null;
 

@@ -8,7 +8,8 @@ import { noteChange } from './changes.ts';
 import { reasonOf, RefusalError } from './errors.ts';
 import { redact } from './shell.ts';
 import { unlockKeysFirst } from './ssh-auth.ts';
-import type { Connection, Connections } from './ssh.ts';
+import type { Connections } from './connections.ts';
+import type { Connection } from './ssh.ts';
 import { renderTable } from './table.ts';
 
 export type Status = 'changed' | 'unchanged' | 'would change' | 'failed';

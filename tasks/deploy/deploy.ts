@@ -12,7 +12,7 @@ import type { NodeTask } from '../core/runner.ts';
 import type { Connection } from '../core/ssh.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { CONTAINERD_CNI_FACTS, CONTAINERD_CONFIGS, containerdCniOf } from './containerd-config.ts';
-import { manifestText, renderMeshnet, renderTopo, type ManifestInputs } from './manifests.ts';
+import { manifestText, renderMeshnet, renderTopo, specDigestOf, type ManifestInputs } from './manifests.ts';
 import { rolloutOf } from './rollout.ts';
 import { schemaProblems } from './validate.ts';
 import { parseNodeList, type NodeReadiness } from '../k3s/ready.ts';
@@ -172,8 +172,9 @@ export function deployTask(c: Component, opts: DeployOptions): NodeTask<DeployDa
       const same = sha256(text) === probe.remoteSha256;
       if (ctx.check) return { status: same ? 'unchanged' : 'would change', reason: same ? `${c.file} up to date` : `would write ${c.file}`, data: { file: c.file, rollout: 'not checked (--check)' } };
       const { kind, namespace, name } = c.workload;
+      const applied = specDigestOf(objects, kind);
       // Not rolled out yet: make sure it can run somewhere before writing and waiting.
-      if (!(same && probe.workloadJson && rolloutOf(kind, probe.workloadJson).done)) {
+      if (!(same && probe.workloadJson && rolloutOf(kind, probe.workloadJson, applied).done)) {
         const nodes = await conn.run(sh`k3s kubectl get nodes -o json`, { allowFailure: true });
         const problem = nodes.code === 0 ? selectorProblem(nodeSelectorOf(objects, c), parseNodeList(nodes.stdout)) : null;
         if (problem) return { status: 'failed', reason: `${kind} ${namespace}/${name} cannot roll out: ${problem}${same ? '' : `; ${c.file} not written`}`, data: { file: c.file, rollout: problem } };
@@ -189,7 +190,7 @@ export function deployTask(c: Component, opts: DeployOptions): NodeTask<DeployDa
         const got = known !== null ? { code: 0, stdout: known, stderr: '' } : await conn.run(getWorkload(c), { allowFailure: true });
         known = null;
         if (got.code === 0) {
-          const r = rolloutOf(kind, got.stdout);
+          const r = rolloutOf(kind, got.stdout, applied);
           last = r.summary;
           if (r.done) break;
         } else last = `not found yet (${got.stderr.trim().split('\n')[0] ?? ''})`;

@@ -4,6 +4,7 @@
  * with the reason for it. Output is plain objects, keys sorted, so the text is
  * stable and golden files can pin it.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadAll, dump } from 'js-yaml';
 import semver from 'semver';
@@ -82,6 +83,27 @@ function rolloutOnNewBuild(w: Obj, configDigest: string | undefined): void {
   template.metadata = { ...template.metadata, annotations: { ...template.metadata?.annotations, [IMAGE_CONFIG_ANNOTATION]: configDigest } };
 }
 
+/**
+ * k3s applies a written manifest only when its deploy controller next reads the
+ * folder (every 15 s), and until then the API still shows the old workload,
+ * fully rolled out. The digest of the rendered spec on the workload itself
+ * lets the rollout wait tell the applied object from the old one
+ * (rollout.ts). Rendered last, over the spec as it will be applied.
+ */
+export const SPEC_DIGEST_ANNOTATION = 'armlab.dev/spec-digest';
+
+function markSpecDigest(w: Obj): void {
+  const digest = `sha256:${createHash('sha256').update(JSON.stringify(sortKeys(w.spec))).digest('hex')}`;
+  const metadata = (w.metadata ?? {}) as Obj & { annotations?: Record<string, string> };
+  w.metadata = { ...metadata, annotations: { ...metadata.annotations, [SPEC_DIGEST_ANNOTATION]: digest } };
+}
+
+/** The spec digest a rendered workload carries. */
+export function specDigestOf(objects: Obj[], kind: string): string | undefined {
+  const w = objects.find((o) => o.kind === kind) as { metadata?: { annotations?: Record<string, string> } } | undefined;
+  return w?.metadata?.annotations?.[SPEC_DIGEST_ANNOTATION];
+}
+
 /** Upstream pins kubernetes.io/arch: amd64; these images are armv7 only. */
 function armNodesOnly(spec: PodSpec): void {
   spec.nodeSelector = { 'kubernetes.io/arch': 'arm' };
@@ -133,6 +155,7 @@ export function renderMeshnet(inputs: ManifestInputs): Obj[] {
   piSizedResources(spec, { cpu: '50m', memory: '64Mi' }, '256Mi');
   k3sCniPaths(spec, inputs.cniBinDir);
   linkType(spec, inputs.linkType);
+  markSpecDigest(ds);
   return objects.map((o) => sortKeys(o) as Obj);
 }
 
@@ -144,6 +167,7 @@ export function renderTopo(inputs: ManifestInputs): Obj[] {
   rolloutOnNewBuild(deployment, inputs.topoConfig);
   armNodesOnly(spec);
   piSizedResources(spec, { cpu: '50m', memory: '96Mi' }, '384Mi');
+  markSpecDigest(deployment);
   return objects.map((o) => sortKeys(o) as Obj);
 }
 

@@ -8,7 +8,7 @@ export interface Rollout {
 }
 
 interface WorkloadJson {
-  metadata?: { generation?: number };
+  metadata?: { generation?: number; annotations?: Record<string, string> };
   spec?: { replicas?: number };
   status?: {
     observedGeneration?: number;
@@ -20,8 +20,16 @@ interface WorkloadJson {
   };
 }
 
-export function rolloutOf(kind: 'DaemonSet' | 'Deployment', json: string): Rollout {
+/**
+ * `specDigest`: the digest armlab rendered on the workload (manifests.ts). Until
+ * the API's object carries it, k3s has not applied the manifest yet, and the
+ * status is the old workload's, however rolled out it looks.
+ */
+export function rolloutOf(kind: 'DaemonSet' | 'Deployment', json: string, specDigest?: string): Rollout {
   const w = JSON.parse(json) as WorkloadJson;
+  if (specDigest && w.metadata?.annotations?.['armlab.dev/spec-digest'] !== specDigest) {
+    return { done: false, summary: 'the manifest is not applied yet (k3s reads its manifests folder every 15 s)' };
+  }
   const s = w.status ?? {};
   const observed = (s.observedGeneration ?? 0) >= (w.metadata?.generation ?? 1);
   const [want, ready, updated] =

@@ -10,7 +10,7 @@ import { reasonOf, UsageError } from '../core/errors.ts';
 import { connectionsFor } from '../core/node-command.ts';
 import { printSummary, runOnNodes, type NodeTask, type Outcome, type RunContext } from '../core/runner.ts';
 import { Secret, sh } from '../core/shell.ts';
-import type { Connections } from '../core/ssh.ts';
+import type { Connections } from '../core/connections.ts';
 import { loadInventory } from '../inventory/load.ts';
 import type { NodeSpec } from '../inventory/types.ts';
 import { firstServer, SERVER_TOKEN_PATH } from './config.ts';

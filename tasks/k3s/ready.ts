@@ -3,7 +3,8 @@
  * `k3s kubectl get nodes -o json`; on timeout, a diagnosis per late node.
  */
 import { sh } from '../core/shell.ts';
-import type { Connection, Connections } from '../core/ssh.ts';
+import type { Connections } from '../core/connections.ts';
+import type { Connection } from '../core/ssh.ts';
 import type { NodeSpec } from '../inventory/types.ts';
 import { serviceFor } from './plan.ts';
 

@@ -1,7 +1,8 @@
 /** Reboot a node and wait, bounded, until it answers from a new boot. */
 import { ConnectionError } from '../core/errors.ts';
 import { sh } from '../core/shell.ts';
-import type { Connection, Connections } from '../core/ssh.ts';
+import type { Connections } from '../core/connections.ts';
+import type { Connection } from '../core/ssh.ts';
 import type { NodeSpec } from '../inventory/types.ts';
 
 /** Changes on every boot: boot_id on a Pi, PID 1's start time in a container. */

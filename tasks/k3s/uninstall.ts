@@ -6,7 +6,7 @@ import { parseCommon, requireInventory, selectNodes } from '../core/args.ts';
 import { connectionsFor } from '../core/node-command.ts';
 import { printSummary, runOnNodes, type NodeTask, type Outcome } from '../core/runner.ts';
 import { sh } from '../core/shell.ts';
-import type { Connections } from '../core/ssh.ts';
+import type { Connections } from '../core/connections.ts';
 import { loadInventory } from '../inventory/load.ts';
 import type { NodeSpec } from '../inventory/types.ts';
 import { firstServer } from './config.ts';

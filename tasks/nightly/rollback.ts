@@ -1,6 +1,6 @@
 /**
  * images:rollback --inventory FILE --image NAME [--to BUILD]: put one of the
- * image's kept builds (default: the newest one that is not the current) back
+ * image's kept builds (default: the newest older one whose image is not the current) back
  * on every node and roll the workloads that use it, under the nightly's lock
  * and with its report. The inputs rolled back from are held back: the next
  * nightly does not build them again until upstream moves.
@@ -36,9 +36,10 @@ async function rollback(ctx: NightContext): Promise<Pick<NightlyReport, 'images'
   if (!kept.length) throw new RefusalError(`no kept builds of "${name}" (the nightly keeps the last 3 good builds of each image it has run for)`);
   const to = ctx.values.to;
   const held = new Set((lock.heldBack?.[name] ?? []).map((h) => h.resolvedHash));
-  // By default the newest build older than the current one whose inputs were not rolled back from before.
+  // By default the newest build older than the current one whose inputs were not rolled back from before, and whose
+  // image differs from the current one (an upstream change that was reverted builds the same image again).
   const older = kept
-    .filter((b) => !current || (b.build !== buildName(current) && b.builtAt < current.builtAt))
+    .filter((b) => !current || (b.build !== buildName(current) && b.builtAt < current.builtAt && b.configDigest !== current.configDigest))
     .filter((b) => !b.resolvedHash || !held.has(b.resolvedHash))
     .sort((a, b) => b.builtAt.localeCompare(a.builtAt));
   const target = typeof to === 'string' ? kept.find((b) => b.build === to) : older[0];

@@ -1,5 +1,5 @@
 # Part of the k3s STAND-IN (inlined into the served k3s script by tests/helpers/k3s-mirror.ts).
-# kubectl's view of workloads and pods: the manifests folder for what is wanted,
+# kubectl's view of workloads and pods: the applied manifests (manifests.sh) for what is wanted,
 # the pod status the stand-in kubelets report (server/pods/) for what runs.
 PODS=$DATA/server/pods
 POD_FRESH_SECONDS=20
@@ -50,8 +50,10 @@ kubectl_get_workload() {
   if [ ! -f "$spec" ] || [ "$(spec_get "$spec" kind)" != "$kindName" ]; then
     echo "Error from server (NotFound): ${kind}s.apps \"$name\" not found" >&2; exit 1
   fi
-  local hash selector f want=0 ready=0 updated=0
+  local hash selector f want=0 ready=0 updated=0 annotations
   hash=$(sha256sum "$spec" | cut -c1-16)
+  # The workload's own annotations, as the API returns them (armlab reads its spec digest there).
+  annotations=$(awk -F'\t' 'index($1, "metadata.annotations.") == 1 { print substr($1, 22) "\t" $2 }' "$spec" | "$JQ" -cRn '[inputs | split("\t") | {(.[0]): .[1]}] | add // {}')
   selector=$(spec_get "$spec" 'spec.template.spec.nodeSelector.kubernetes.io/arch')
   for f in $(pod_files "$ns" "$kindName/$name"); do
     [ "$(pod_field "$f" hash)" = "$hash" ] || continue
@@ -63,10 +65,10 @@ kubectl_get_workload() {
       [ -f "$f" ] || continue
       [ -z "$selector" ] || [ "$(sed -n 's/^arch=//p' "$f")" = "$selector" ] && want=$((want + 1))
     done
-    printf '{"kind":"DaemonSet","metadata":{"name":"%s","namespace":"%s","generation":1},"status":{"observedGeneration":1,"desiredNumberScheduled":%d,"currentNumberScheduled":%d,"numberReady":%d,"updatedNumberScheduled":%d}}\n' "$name" "$ns" "$want" "$updated" "$ready" "$updated"
+    printf '{"kind":"DaemonSet","metadata":{"name":"%s","namespace":"%s","generation":1,"annotations":%s},"status":{"observedGeneration":1,"desiredNumberScheduled":%d,"currentNumberScheduled":%d,"numberReady":%d,"updatedNumberScheduled":%d}}\n' "$name" "$ns" "$annotations" "$want" "$updated" "$ready" "$updated"
   else
     want=$(spec_get "$spec" spec.replicas); want=${want:-1}
-    printf '{"kind":"Deployment","metadata":{"name":"%s","namespace":"%s","generation":1},"spec":{"replicas":%d},"status":{"observedGeneration":1,"replicas":%d,"updatedReplicas":%d,"readyReplicas":%d}}\n' "$name" "$ns" "$want" "$updated" "$updated" "$ready"
+    printf '{"kind":"Deployment","metadata":{"name":"%s","namespace":"%s","generation":1,"annotations":%s},"spec":{"replicas":%d},"status":{"observedGeneration":1,"replicas":%d,"updatedReplicas":%d,"readyReplicas":%d}}\n' "$name" "$ns" "$annotations" "$want" "$updated" "$updated" "$ready"
   fi
 }
 

@@ -35,10 +35,45 @@ flatten_yaml() {
     }'
 }
 
-# The auto-deploy folder's manifests as one stream (the server's own view).
+# k3s's deploy controller, as in k3s-io/k3s pkg/deploy/controller.go (read at
+# 0301210fa15fe70ce8427a4b3dfef54b798d17fb): it reads the auto-deploy folder
+# when the server starts and then every 15 seconds (time.After(15 *
+# time.Second)), and applies each file whose content changed. Until then the
+# cluster still has what was applied before: a workload rewritten a moment ago
+# still shows its old, fully rolled-out state. A file removed from the folder
+# is not deleted from the cluster (only `kubectl delete` does that). Here the
+# applied objects are a copy of each file under server/applied.
+DEPLOY_PERIOD_SECONDS=15
+
+apply_manifests() {
+  local f name APPLIED=$DATA/server/applied
+  mkdir -p "$APPLIED"
+  for f in "$DATA"/server/manifests/*.yaml; do
+    [ -f "$f" ] || continue
+    name=${f##*/}
+    cmp -s "$f" "$APPLIED/$name" && continue
+    cp "$f" "$APPLIED/.$name.tmp" && mv -f "$APPLIED/.$name.tmp" "$APPLIED/$name"
+  done
+}
+
+deploy_controller_loop() {
+  while :; do
+    apply_manifests
+    sleep "$DEPLOY_PERIOD_SECONDS"
+  done
+}
+
+# kubectl delete -f FILE: the objects of a manifest (by its file name) are deleted from the cluster.
+kubectl_delete_file() {
+  local name=${1##*/} APPLIED=$DATA/server/applied
+  if [ -f "$APPLIED/$name" ]; then rm -f "$APPLIED/$name"; echo "deleted the objects of $name"
+  else echo "Error from server (NotFound): nothing applied from $name" >&2; exit 1; fi
+}
+
+# The applied manifests as one stream (the cluster's objects, what the kubelets and kubectl read).
 manifests_text() {
   local f
-  for f in "$DATA"/server/manifests/*.yaml; do
+  for f in "$DATA"/server/applied/*.yaml; do
     [ -f "$f" ] || continue
     printf -- '---\n'
     cat "$f"

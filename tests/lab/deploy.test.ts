@@ -28,7 +28,8 @@ describe('cni:deploy and topo:deploy (lab of 3 armhf hosts, k3s stand-in)', { ti
   let inv: string;
   let raw: Record<string, unknown>;
   const env = () => ({ ...process.env, ARMLAB_CACHE: join(lab.dir, 'cache') });
-  const deploy = (task: string, args: string[] = []) => armlab([task, '--inventory', inv, '--rollout-timeout', '12', ...args], { timeoutMs: 180_000, env: env() });
+  // Longer than k3s's 15 s between reads of its manifests folder (the stand-in's too), and the kubelets' first look.
+  const deploy = (task: string, args: string[] = []) => armlab([task, '--inventory', inv, '--rollout-timeout', '30', ...args], { timeoutMs: 180_000, env: env() });
   async function onServer(command: Command): Promise<string> {
     const conn = await Connection.open((await loadInventory(inv)).nodes[0]!);
     try {
@@ -65,7 +66,7 @@ describe('cni:deploy and topo:deploy (lab of 3 armhf hosts, k3s stand-in)', { ti
   test('cni:deploy: the manifests land with exact content; the rollout wait is bounded and ends with a diagnosis', async () => {
     const r = await deploy('cni:deploy');
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 12s: 0\/3 ready, [0-3]\/3 updated; \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-meshnet\.yaml written$/m);
+    assert.match(r.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 30s: 0\/3 ready, [0-3]\/3 updated; \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-meshnet\.yaml written$/m);
     // No image imported yet: the pods cannot start, and the diagnosis says why.
     assert.match(r.stdout, /^cni:deploy: diagnosis from pi1\n== pods in meshnet\nNAME\tREADY\tSTATUS\tRESTARTS\tNODE\n(meshnet-pi[1-3]\t0\/1\tErrImagePull\t0\tpi[1-3]\n)+== recent events in meshnet\n/m);
     assert.match(r.stdout, /^Warning\tErrImagePull\tpod\/meshnet-pi[1-3]\timage docker\.io\/armlab\/meshnet:kne-577a223-1 is not in containerd \(k8s\.io\) and the stand-in has no registry to pull from$/m);
@@ -84,7 +85,7 @@ describe('cni:deploy and topo:deploy (lab of 3 armhf hosts, k3s stand-in)', { ti
     const stamp = sh`stat -c %Y.%i /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`;
     const before = await onServer(stamp);
     const again = await deploy('cni:deploy');
-    assert.match(again.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 12s: 0\/3 ready, 3\/3 updated$/m);
+    assert.match(again.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 30s: 0\/3 ready, 3\/3 updated$/m);
     assert.equal(await onServer(stamp), before, 'the file was not rewritten');
     const check = await deploy('cni:deploy', ['--check']);
     assert.equal(check.code, 0, check.stdout);
@@ -104,7 +105,7 @@ describe('cni:deploy and topo:deploy (lab of 3 armhf hosts, k3s stand-in)', { ti
   test('topo:deploy: the Deployment, RBAC and NodePort service land; the wait names the Deployment', async () => {
     const r = await deploy('topo:deploy');
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /^pi1\s+topo:deploy\s+failed\s+Deployment default\/k8s-topo not rolled out after 12s: 0\/1 ready, [01]\/1 updated; \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-k8s-topo\.yaml written$/m);
+    assert.match(r.stdout, /^pi1\s+topo:deploy\s+failed\s+Deployment default\/k8s-topo not rolled out after 30s: 0\/1 ready, [01]\/1 updated; \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-k8s-topo\.yaml written$/m);
     assert.equal(await onServer(sh`cat /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml`), await expected('topo'));
   });
 
@@ -118,8 +119,8 @@ describe('cni:deploy and topo:deploy (lab of 3 armhf hosts, k3s stand-in)', { ti
       }),
     );
     await writeLock({ version: 1, images: Object.fromEntries(entries.map((e) => [e.name, e])) }, join(cache, 'images.lock.json'));
-    // Long enough for three emulated kubelets to start the pods, see them die and back off.
-    const r = await armlab(['bootstrap', '--inventory', inv, '--from', 'images:import', '--rollout-timeout', '45'], { timeoutMs: 900_000, env: { ...env(), ARMLAB_IMAGES_CACHE: cache } });
+    // Long enough for k3s to apply the manifest (15 s) and three emulated kubelets to start the pods, see them die and back off.
+    const r = await armlab(['bootstrap', '--inventory', inv, '--from', 'images:import', '--rollout-timeout', '60'], { timeoutMs: 900_000, env: { ...env(), ARMLAB_IMAGES_CACHE: cache } });
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /^==> images:import$/m);
     assert.match(r.stdout, /^pi2\s+images:import\s+changed\s+imported 2, skipped 0, purged 0, failed 0$/m);
@@ -131,7 +132,7 @@ describe('cni:deploy and topo:deploy (lab of 3 armhf hosts, k3s stand-in)', { ti
     assert.match(table, /^images:import\s+ok\s+[\d.]+\s+3 changed: images:import on pi1, images:import on pi2, images:import on pi3$/m);
     // The fixture images are there now, but their cmd (/bin/sh) is not in them: the pods crash and back off.
     // Written again: the lock's build of meshnet now stands in the pod template (armlab.dev/image-config).
-    assert.match(r.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 45s: 0\/3 ready, 3\/3 updated; \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-meshnet\.yaml written$/m);
+    assert.match(r.stdout, /^pi1\s+cni:deploy\s+failed\s+DaemonSet meshnet\/meshnet not rolled out after 60s: 0\/3 ready, 3\/3 updated; \/var\/lib\/rancher\/k3s\/server\/manifests\/armlab-meshnet\.yaml written$/m);
     assert.match(await onServer(sh`cat /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`), new RegExp(`armlab\\.dev/image-config: '?${entries.find((e) => e.name === 'meshnet')!.configDigest}`));
     assert.match(r.stdout, /^Warning\tCrashLoopBackOff\tpod\/meshnet-pi[1-3]\tback-off \d+s restarting failed container of pod meshnet\/meshnet-pi[1-3] \(unshare: failed to execute \/bin\/sh: No such file or directory\)$/m);
     assert.match(table, /^cni:deploy\s+FAILED\s+[\d.]+\s+exit 1; fix it, then resume with --from cni:deploy$/m);

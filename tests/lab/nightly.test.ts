@@ -176,7 +176,12 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
     for (const [i, d] of after.topo.entries()) assert.notEqual(d, before.topo[i], NODES[i]);
     // The Deployment's template carries the new build; meshnet's manifest is as it was.
     const current = (await lock()).images['k8s-topo']!;
-    assert.match(await on('pi1', sh`cat /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml`), new RegExp(`armlab\\.dev/image-config: '?${current.configDigest}`));
+    const manifest = await on('pi1', sh`cat /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml`);
+    assert.match(manifest, new RegExp(`armlab\\.dev/image-config: '?${current.configDigest}`));
+    // …and "rolled out" meant that manifest applied by k3s and rolled out, not the old Deployment still complete.
+    const live = JSON.parse(await on('pi1', sh`k3s kubectl get deployment k8s-topo -n default -o json`)) as { metadata: { annotations: Record<string, string> }; status: { readyReplicas: number; updatedReplicas: number } };
+    assert.equal(live.metadata.annotations['armlab.dev/spec-digest'], /armlab\.dev\/spec-digest: '?(sha256:[0-9a-f]{64})/.exec(manifest)?.[1]);
+    assert.deepEqual([live.status.updatedReplicas, live.status.readyReplicas], [1, 1]);
     assert.equal(await on('pi1', sh`sha256sum /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`), meshnetManifest);
     assert.match(r.stdout, /^armlab\/k8s-topo:db9411e-1: built \(inputs changed; .*\); smoke run k8s-topo --help: exit 0$/m);
     const kept = (await lock()).history?.['k8s-topo'] ?? [];
@@ -215,8 +220,9 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
 
   test('a rollout that does not finish in time: the new build is put back off every node, the Deployment rolled back, the night failed', async () => {
     const good = (await lock()).images['k8s-topo']!.configDigest;
-    // Upstream fixes --help: the build and its smoke run pass; the rollout is given half a second, which it cannot meet.
-    await release('v0.1.4', (s) => s.replace('import argparse\nimport sys\nif "--help" in sys.argv: sys.exit(3)\n', 'import argparse\n'));
+    // Upstream fixes --help (and adds a line, so that this is not v0.1.1's image again): the build and its smoke run
+    // pass; the rollout is given half a second, less than k3s takes to read its manifests folder.
+    await release('v0.1.4', (s) => `${s.replace('import argparse\nimport sys\nif "--help" in sys.argv: sys.exit(3)\n', 'import argparse\n')}# v0.1.4\n`);
     const r = await nightly('--rollout-timeout', '0.5');
     assert.equal(r.code, 1, r.stdout + r.stderr);
     const night = await report();

@@ -123,8 +123,10 @@ describe("the README's first command: lab:up --demo and bootstrap on its invento
   });
 
   test('meshnet gone from the cluster: status reports the file it left on every node as stale, not healthy', async () => {
-    // The DaemonSet deleted: the stand-in's kubelet stops pods whose workload is gone, as kubelet does.
-    await on('pi1', sh`rm /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`);
+    // The DaemonSet deleted (removing the file alone would not: k3s leaves applied objects in place), and its
+    // manifest removed so that k3s does not apply it again at its next start. The stand-in's kubelet stops
+    // pods whose workload is gone, as kubelet does.
+    await on('pi1', sh`k3s kubectl delete -f /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml && rm /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`);
     for (const node of NODES) {
       await waitFor(`meshnetd to stop on ${node}`, async () => (await on(node, sh`for c in /proc/[0-9]*/comm; do read -r n 2>/dev/null < "$c" && [ "$n" = meshnetd ] && echo running; done; true`)) === '', 120_000, 1000);
     }

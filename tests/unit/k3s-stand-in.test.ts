@@ -111,3 +111,28 @@ test("pod_execd: a pod is not Running while the stand-in sets it up, nor when it
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the stand-in's deploy controller, as k3s's: a written manifest is what the cluster has only once applied; a removed file stays applied until kubectl delete -f", () => {
+  const data = mkdtempSync(join(tmpdir(), 'armlab-u'));
+  try {
+    mkdirSync(join(data, 'server', 'manifests'), { recursive: true });
+    const manifest = join(data, 'server', 'manifests', 'armlab-k8s-topo.yaml');
+    const seen = () => execFileSync('bash', ['-c', `set -euo pipefail; DATA=${data}; source ${PARTS}; manifests_text`], { encoding: 'utf8' });
+    const run = (fn: string) => execFileSync('bash', ['-c', `set -euo pipefail; DATA=${data}; source ${PARTS}; ${fn}`], { encoding: 'utf8' });
+    writeFileSync(manifest, 'kind: Deployment\nspec: {replicas: 1}\n');
+    assert.equal(seen(), '', 'not applied before the controller reads the folder');
+    run('apply_manifests');
+    assert.equal(seen(), '---\nkind: Deployment\nspec: {replicas: 1}\n');
+    writeFileSync(manifest, 'kind: Deployment\nspec: {replicas: 2}\n');
+    assert.match(seen(), /replicas: 1/, 'the old object until the next read');
+    run('apply_manifests');
+    assert.match(seen(), /replicas: 2/);
+    rmSync(manifest);
+    run('apply_manifests');
+    assert.match(seen(), /replicas: 2/, 'a removed file is not deleted from the cluster');
+    assert.equal(run('kubectl_delete_file /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml'), 'deleted the objects of armlab-k8s-topo.yaml\n');
+    assert.equal(seen(), '');
+  } finally {
+    rmSync(data, { recursive: true, force: true });
+  }
+});

@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { cniBinDirOf } from '../../tasks/deploy/containerd-config.ts';
 import { COMPONENTS, deployProbe, parseDeployProbe } from '../../tasks/deploy/deploy.ts';
-import { k3sCniBinDirFallback, manifestText, renderMeshnet, renderTopo, type ManifestInputs } from '../../tasks/deploy/manifests.ts';
+import { k3sCniBinDirFallback, manifestText, renderMeshnet, renderTopo, SPEC_DIGEST_ANNOTATION, specDigestOf, type ManifestInputs } from '../../tasks/deploy/manifests.ts';
 import { rolloutOf } from '../../tasks/deploy/rollout.ts';
 import { schemaProblems } from '../../tasks/deploy/validate.ts';
 
@@ -77,6 +77,20 @@ test('rollout: done only when the controller saw the spec and every pod is updat
   assert.equal(rolloutOf('DaemonSet', ds({ observedGeneration: 1, desiredNumberScheduled: 3, numberReady: 3, updatedNumberScheduled: 3 }, 2)).done, false);
   assert.equal(rolloutOf('DaemonSet', ds({ observedGeneration: 1, desiredNumberScheduled: 0, numberReady: 0, updatedNumberScheduled: 0 })).done, false);
   assert.deepEqual(rolloutOf('Deployment', JSON.stringify({ metadata: { generation: 1 }, spec: { replicas: 1 }, status: { observedGeneration: 1, readyReplicas: 1, updatedReplicas: 1 } })), { done: true, summary: '1/1 ready, 1/1 updated' });
+});
+
+test('rollout: a workload k3s has not applied yet (an older spec digest, or none) is not done, however rolled out it looks', () => {
+  const rendered = renderTopo(BASE);
+  const digest = specDigestOf(rendered, 'Deployment')!;
+  assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+  const live = (annotations: Record<string, string>) => JSON.stringify({ metadata: { generation: 1, annotations }, spec: { replicas: 1 }, status: { observedGeneration: 1, readyReplicas: 1, updatedReplicas: 1 } });
+  assert.deepEqual(rolloutOf('Deployment', live({}), digest), { done: false, summary: 'the manifest is not applied yet (k3s reads its manifests folder every 15 s)' });
+  assert.equal(rolloutOf('Deployment', live({ [SPEC_DIGEST_ANNOTATION]: 'sha256:old' }), digest).done, false);
+  assert.equal(rolloutOf('Deployment', live({ [SPEC_DIGEST_ANNOTATION]: digest }), digest).done, true);
+  // Any change to the spec is a new digest; the same inputs give the same one.
+  assert.equal(specDigestOf(renderTopo(BASE), 'Deployment'), digest);
+  assert.notEqual(specDigestOf(renderTopo({ ...BASE, topoConfig: 'sha256:new' }), 'Deployment'), digest);
+  assert.notEqual(specDigestOf(renderMeshnet({ ...BASE, linkType: 'GRPC' }), 'DaemonSet'), specDigestOf(renderMeshnet(BASE), 'DaemonSet'));
 });
 
 test('deploy probe: version, manifest digest and workload from one output; a missing or cut-off workload is polled', () => {
