@@ -9,7 +9,8 @@
  *
  * Only basic.target is started, and what would reach outside or act on this
  * machine is masked: timesyncd (NTP), apt's timers, docker.socket. The folders
- * the nightly shares with this side (inventory, cache, report) are bound in.
+ * the nightly shares with this side (inventory, cache, report, and the checkout
+ * when it lives under /tmp, which nspawn mounts afresh) are bound in.
  * The whole tree dies with the test process (setpriv --pdeathsig, unshare
  * --kill-child), and stop() powers it off and waits for it by PID.
  */

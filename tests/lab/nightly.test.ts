@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { dump, load } from 'js-yaml';
@@ -116,10 +117,12 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
   test('nightly:install on a host that boots systemd: the timer is listed with its next run, and starting its service runs a nightly', async () => {
     // This machine's Debian booted by systemd-nspawn (tests/helpers/systemd-host.ts), sharing the lab's folders and this
     // machine's network; armlab is installed there as on a spare Pi: this checkout, run by the shell's node.
-    const spare = await bootSystemdHost(join(work, 'spare'), `armlab-${lab.name}-spare`, [work, lab.dir, cacheRoot()]);
+    // The checkout is bound in too: systemd-nspawn mounts a fresh /tmp, where a clean clone may live.
+    const checkout = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+    const spare = await bootSystemdHost(join(work, 'spare'), `armlab-${lab.name}-spare`, [work, lab.dir, cacheRoot(), checkout]);
     try {
       const shellEnv = { ARMLAB_IMAGES_CACHE: join(work, 'cache'), ARMLAB_DEBIAN_MIRROR: debian.url, ...(process.env.ARMLAB_CACHE ? { ARMLAB_CACHE: process.env.ARMLAB_CACHE } : {}) };
-      const cli = (...args: string[]) => spare.run(['node', '--import', 'tsx', 'tasks/cli.ts', ...args, '--inventory', lab.inventory], { env: shellEnv, cwd: process.cwd(), timeoutMs: 120_000 });
+      const cli = (...args: string[]) => spare.run(['node', '--import', 'tsx', 'tasks/cli.ts', ...args, '--inventory', lab.inventory], { env: shellEnv, cwd: checkout, timeoutMs: 120_000 });
       const base = unitBase((await loadInventory(lab.inventory)).cluster);
       const installed = await cli('nightly:install');
       assert.equal(installed.code, 0, installed.stdout + installed.stderr);
