@@ -1,3 +1,5 @@
+import { SPEC_DIGEST_ANNOTATION } from './manifests.ts';
+
 /**
  * Pure: is a DaemonSet or Deployment rolled out (from `kubectl get -o json`).
  */
@@ -27,7 +29,7 @@ interface WorkloadJson {
  */
 export function rolloutOf(kind: 'DaemonSet' | 'Deployment', json: string, specDigest?: string): Rollout {
   const w = JSON.parse(json) as WorkloadJson;
-  if (specDigest && w.metadata?.annotations?.['armlab.dev/spec-digest'] !== specDigest) {
+  if (specDigest && w.metadata?.annotations?.[SPEC_DIGEST_ANNOTATION] !== specDigest) {
     return { done: false, summary: 'the manifest is not applied yet (k3s reads its manifests folder every 15 s)' };
   }
   const s = w.status ?? {};

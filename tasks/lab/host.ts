@@ -27,7 +27,8 @@ export interface HostProcess {
   unshare: ProcRef;
 }
 
-const SIGRTMIN_PLUS_4 = 38; // systemd: power off cleanly
+/** systemd, as PID 1, powers off cleanly on this signal. */
+export const SIGRTMIN_PLUS_4 = 38;
 
 export async function procRef(pid: number): Promise<ProcRef | null> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
@@ -44,7 +45,7 @@ export async function isAlive(ref: ProcRef | undefined): Promise<boolean> {
   return now !== null && now.startTime === ref.startTime;
 }
 
-async function firstChild(pid: number): Promise<number | null> {
+export async function firstChild(pid: number): Promise<number | null> {
   const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
   return Number(children.trim().split(' ')[0]) || null;
 }

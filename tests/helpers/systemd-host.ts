@@ -19,6 +19,7 @@ import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $ } from '../../tasks/core/local.ts';
+import { firstChild, SIGRTMIN_PLUS_4 } from '../../tasks/lab/host.ts';
 import { waitFor } from './lab.ts';
 
 export interface SystemdHost {
@@ -27,7 +28,6 @@ export interface SystemdHost {
   stop(): Promise<void>;
 }
 
-const SIGRTMIN_PLUS_4 = 38;
 const MASKED = ['systemd-timesyncd.service', 'apt-daily.timer', 'apt-daily-upgrade.timer', 'docker.socket', 'docker.service', 'containerd.service'];
 
 const BOOT_SCRIPT = `set -eu
@@ -57,11 +57,11 @@ export async function bootSystemdHost(dir: string, machine: string, binds: strin
   // unshare → systemd-nspawn (bash exec'd it) → the container's systemd.
   const init = await waitFor(`${machine} to boot`, async () => {
     if (child.exitCode !== null) throw new Error(`${machine} did not boot:\n${await bootLog()}`);
-    const nspawn = Number((await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').catch(() => '')).trim().split(' ')[0]);
+    const nspawn = await firstChild(child.pid!);
     const cmdline = nspawn ? await readFile(`/proc/${nspawn}/cmdline`, 'utf8').catch(() => '') : '';
     if (!cmdline.startsWith('systemd-nspawn')) return null;
     // nspawn's first child is briefly its own helper; the container's PID 1 has exec'd systemd.
-    const first = Number((await readFile(`/proc/${nspawn}/task/${nspawn}/children`, 'utf8').catch(() => '')).trim().split(' ')[0]);
+    const first = nspawn && (await firstChild(nspawn));
     return first && (await readFile(`/proc/${first}/comm`, 'utf8').catch(() => '')) === 'systemd\n' ? first : null;
   }, 30_000);
 

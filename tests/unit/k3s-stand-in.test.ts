@@ -117,8 +117,8 @@ test("the stand-in's deploy controller, as k3s's: a written manifest is what the
   try {
     mkdirSync(join(data, 'server', 'manifests'), { recursive: true });
     const manifest = join(data, 'server', 'manifests', 'armlab-k8s-topo.yaml');
-    const seen = () => execFileSync('bash', ['-c', `set -euo pipefail; DATA=${data}; source ${PARTS}; manifests_text`], { encoding: 'utf8' });
     const run = (fn: string) => execFileSync('bash', ['-c', `set -euo pipefail; DATA=${data}; source ${PARTS}; ${fn}`], { encoding: 'utf8' });
+    const seen = () => run('manifests_text');
     writeFileSync(manifest, 'kind: Deployment\nspec: {replicas: 1}\n');
     assert.equal(seen(), '', 'not applied before the controller reads the folder');
     run('apply_manifests');
