@@ -125,3 +125,17 @@ async function takeLock(file: string, mine: string, me: LockHolder, command: str
   }
   throw new Error(`${file}: could not take the lock after 5 attempts (other runs keep taking it)`);
 }
+
+/**
+ * acquireLock for a command's entry: when another run holds the lock, its
+ * message (with `note`) goes to stderr and the exit code to return comes back.
+ */
+export async function acquireOrExit(file: string, now: Date, command: string, note = ''): Promise<HeldLock | number> {
+  try {
+    return await acquireLock(file, now, command);
+  } catch (err) {
+    if (!(err instanceof LockHeldError)) throw err;
+    process.stderr.write(`armlab: ${err.message}${note}\n`);
+    return err.exitCode;
+  }
+}

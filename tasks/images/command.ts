@@ -13,7 +13,7 @@ import { buildOne, type ImageResult } from './build.ts';
 import { builderEngine, enginePlatformOf, localEngine } from './engine.ts';
 import { recipeFolders } from './folders.ts';
 import { imagesCacheLockPath, readLock } from './lock.ts';
-import { acquireLock, LockHeldError } from '../core/run-lock.ts';
+import { acquireOrExit } from '../core/run-lock.ts';
 import { prepareAll } from './prepare.ts';
 import { parseMirrorFlags, type SourceMirror } from './source-mirror.ts';
 import { buildOrder, crossRecipeProblems, dependenciesOf, listRecipes, loadRecipe, type Recipe } from './recipe.ts';
@@ -95,12 +95,8 @@ export async function imagesBuildCommand(argv: string[]): Promise<number> {
 
   // One writer of the images cache at a time: a nightly or rollback writing the same lock, archives and
   // source mirrors now would lose one side's work (--check too prepares sources there).
-  const cacheLock = await acquireLock(imagesCacheLockPath(), new Date(), 'images:build').catch((err: unknown) => {
-    if (!(err instanceof LockHeldError)) throw err;
-    process.stderr.write(`armlab: ${err.message}\n`);
-    return err;
-  });
-  if (cacheLock instanceof LockHeldError) return cacheLock.exitCode;
+  const cacheLock = await acquireOrExit(imagesCacheLockPath(), new Date(), 'images:build');
+  if (typeof cacheLock === 'number') return cacheLock;
   try {
     const log = (m: string) => process.stdout.write(`${m}\n`);
     const sourceMirrors = sourceMirrorsOf(values, inventory);

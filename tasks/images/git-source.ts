@@ -54,7 +54,10 @@ export async function resolveGit(spec: GitSpec, from = spec.url): Promise<GitSou
       throw new RefusalError(`${spec.url}: cannot clone${from === spec.url ? '' : ` its mirror ${from}`}: ${err.message.split('\n').pop()}; without a route to it, map it to a local copy with a source mirror (images.sourceMirrors in the inventory, or --source-mirror PREFIX=PATH)`);
     });
   } else {
-    await git(['--git-dir', dir, 'fetch', '--quiet', '--prune', '--tags', 'origin', '+refs/heads/*:refs/heads/*']);
+    // Tags through an explicit forced refspec, not --tags: with --tags, git neither prunes a tag upstream
+    // deleted (a withdrawn release would stay in the range) nor moves a re-tagged one (the fetch fails with
+    // "would clobber existing tag", every night, until the cache is removed by hand).
+    await git(['--git-dir', dir, 'fetch', '--quiet', '--prune', 'origin', '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*']);
   }
   let ref = spec.ref ?? '';
   if (spec.range) {

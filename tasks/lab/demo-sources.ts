@@ -62,18 +62,20 @@ export async function fixtureRecipes(work: string): Promise<FixtureRecipes> {
   // The recipes whose inputs are Debian's packages need no fixture (Debian's mirror is reachable).
   for (const name of ['base', 'golang', 'frr']) await cp(join(REPO, 'images', name), join(imagesDir, name), { recursive: true });
   const mirrors: Record<string, string> = {};
-  const meshnet = await gitRepo(join(work, 'repos', 'kne'), join(FIXTURES, 'meshnet'), 'third_party/meshnet');
-  mirrors[await upstreamOf('meshnet', 'git')] = join(work, 'repos', 'kne');
-  await recipeWithSource(imagesDir, 'meshnet', (d) => Object.assign(d.source.git!, { ref: meshnet }));
-  const topo = await gitRepo(join(work, 'repos', 'k8s-topo'), join(FIXTURES, 'k8s-topo'));
-  mirrors[await upstreamOf('k8s-topo', 'git')] = join(work, 'repos', 'k8s-topo');
-  // k8s-topo follows a semver range over the fixture's tags (v0.1.0 is its one commit), so that a
-  // new upstream tag is something a nightly picks up; init-wait stays pinned to the commit.
-  await $`git -C ${join(work, 'repos', 'k8s-topo')} tag v0.1.0`;
-  await recipeWithSource(imagesDir, 'k8s-topo', (d) => {
+  // meshnet and k8s-topo follow a semver range over their fixture's tags (v0.1.0 is its one commit),
+  // so that a new upstream tag is something a nightly picks up; init-wait stays pinned to the commit.
+  const followTags = (d: RecipeDoc) => {
     delete d.source.git!.ref;
     d.source.git!.range = '^0.1.0';
-  });
+  };
+  await gitRepo(join(work, 'repos', 'kne'), join(FIXTURES, 'meshnet'), 'third_party/meshnet');
+  await $`git -C ${join(work, 'repos', 'kne')} tag v0.1.0`;
+  mirrors[await upstreamOf('meshnet', 'git')] = join(work, 'repos', 'kne');
+  await recipeWithSource(imagesDir, 'meshnet', followTags);
+  const topo = await gitRepo(join(work, 'repos', 'k8s-topo'), join(FIXTURES, 'k8s-topo'));
+  mirrors[await upstreamOf('k8s-topo', 'git')] = join(work, 'repos', 'k8s-topo');
+  await $`git -C ${join(work, 'repos', 'k8s-topo')} tag v0.1.0`;
+  await recipeWithSource(imagesDir, 'k8s-topo', followTags);
   await recipeWithSource(imagesDir, 'init-wait', (d) => Object.assign(d.source.git!, { ref: topo }));
   // A release tarball has one top folder, as quagga-1.2.4.tar.gz does.
   const tarball = join(work, 'quagga-fixture.tar.gz');

@@ -19,7 +19,7 @@ import { loadInventory } from '../inventory/load.ts';
 import type { Inventory } from '../inventory/types.ts';
 import { decide } from './decide.ts';
 import { buildName, historyOf, recordGood, restoreBuild } from './history.ts';
-import { acquireLock, LockHeldError, type HeldLock } from '../core/run-lock.ts';
+import { acquireOrExit, type HeldLock } from '../core/run-lock.ts';
 import { buildNight } from './night-build.ts';
 import { nightlyPaths, type NightlyPaths } from './paths.ts';
 import { outcomeOf, renderSummary, type ImageReport, type NightlyReport } from './report.ts';
@@ -62,23 +62,16 @@ export async function underLock(argv: string[], kind: NightlyReport['kind'], nig
   const paths = nightlyPaths(inventory, inventoryPath);
   const started = new Date();
   const command = kind === 'rollback' ? 'images:rollback' : 'nightly';
-  let lock: HeldLock;
-  let cacheLock: HeldLock;
-  try {
-    lock = await acquireLock(paths.lock, started, command);
-  } catch (err) {
-    if (!(err instanceof LockHeldError)) throw err;
-    process.stderr.write(`armlab: ${err.message}\n`);
-    return err.exitCode;
-  }
+  const lock = await acquireOrExit(paths.lock, started, command);
+  if (typeof lock === 'number') return lock;
   // The images cache (lock file, archives, kept builds) is one per machine, whatever the inventory.
-  try {
-    cacheLock = await acquireLock(imagesCacheLockPath(), started, command);
-  } catch (err) {
+  const cacheLock = await acquireOrExit(imagesCacheLockPath(), started, command, " (the images cache is this machine's, whatever the inventory)").catch(async (err: unknown) => {
     await lock.release();
-    if (!(err instanceof LockHeldError)) throw err;
-    process.stderr.write(`armlab: ${err.message} (the images cache is this machine's, whatever the inventory)\n`);
-    return err.exitCode;
+    throw err;
+  });
+  if (typeof cacheLock === 'number') {
+    await lock.release();
+    return cacheLock;
   }
   const log = (m: string) => process.stdout.write(`${m}\n`);
   let body: Pick<NightlyReport, 'images' | 'nodes' | 'error'>;

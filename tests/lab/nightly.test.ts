@@ -1,7 +1,7 @@
 /**
  * The nightly on the demo lab: 3 armhf hosts with the k3s STAND-IN, the
- * fixture upstreams as real git repositories (k8s-topo's recipe follows a
- * semver range over its tags), the lab's own Docker Engine, and Debian's
+ * fixture upstreams as real git repositories (meshnet's and k8s-topo's recipes
+ * follow a semver range over their tags), the lab's own Docker Engine, and Debian's
  * mirror frozen for the run (tests/helpers/debian-mirror.ts), so that only
  * what the test moves upstream moves. Bootstrapped once; then a quiet night,
  * the timer on a host that boots systemd, a new tag, a build that fails, a
@@ -32,21 +32,23 @@ import { bootSystemdHost } from '../helpers/systemd-host.ts';
 const NODES = ['pi1', 'pi2', 'pi3'];
 const TOPO = 'armlab/k8s-topo:db9411e-1';
 const MESHNET = 'armlab/meshnet:kne-577a223-1';
-const TOPO_UPSTREAM = 'https://github.com/networkop/k8s-topo.git';
+const UPSTREAM = { meshnet: 'https://github.com/openconfig/kne.git', 'k8s-topo': 'https://github.com/networkop/k8s-topo.git' };
+const MESHNET_UPSTREAM = UPSTREAM.meshnet;
+type Upstream = keyof typeof UPSTREAM;
 const validate = new Ajv2020({ strict: true }).compile(JSON.parse(await readFile(new URL('../../templates/nightly/report.schema.json', import.meta.url), 'utf8')));
 
 describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git repositories, the lab\'s engine)', { timeout: 3_600_000 }, () => {
   let lab: TestLab;
   let debian: FrozenMirror;
   let work: string;
-  let topoRepo: string;
+  const repos = {} as Record<Upstream, string>;
   const env = () => ({ ...process.env, ARMLAB_IMAGES_CACHE: join(work, 'cache'), KUBECONFIG: join(work, 'kubeconfig'), ARMLAB_DEBIAN_MIRROR: debian.url });
   const nightly = (...args: string[]) => armlab(['nightly', '--inventory', lab.inventory, '--rollout-timeout', '240', ...args], { timeoutMs: 1_800_000, env: env() });
   const report = async (): Promise<NightlyReport> => JSON.parse(await readFile(join(work, 'night.json'), 'utf8')) as NightlyReport;
   const metrics = () => readFile(join(work, 'armlab_nightly.prom'), 'utf8');
   const lock = async () => JSON.parse(await readFile(join(work, 'cache', 'images.lock.json'), 'utf8')) as LockFile;
   const image = (r: NightlyReport, name: string) => r.images.find((i) => i.name === name)!;
-  const git = (...args: string[]) => run`git -C ${topoRepo} -c user.name=upstream -c user.email=upstream@example.invalid ${args}`;
+  const git = (upstream: Upstream, ...args: string[]) => run`git -C ${repos[upstream]} -c user.name=upstream -c user.email=upstream@example.invalid ${args}`;
 
   const on = (node: string, command: Command) => runOnLabNode(lab.inventory, node, command);
   /** The image each node's containerd holds under `ref`: its manifest digest. */
@@ -55,12 +57,16 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
     for (const [i, d] of found.entries()) assert.match(d, /^sha256:[0-9a-f]{64}$/, `${NODES[i]} holds ${ref}`);
     return found;
   }
-  /** A new upstream commit on k8s-topo, tagged. */
-  async function release(tag: string, change: (script: string) => string): Promise<void> {
-    const file = join(topoRepo, 'bin', 'k8s-topo');
-    await writeFile(file, change(await readFile(file, 'utf8')));
-    await git('commit', '--quiet', '-am', `release ${tag}`);
-    await git('tag', tag);
+  /** A new upstream commit, tagged: `changes` maps files (meshnet's under third_party/meshnet/) to their edits. */
+  async function release(upstream: Upstream, tag: string, changes: Record<string, (text: string) => string>): Promise<void> {
+    for (const [path, change] of Object.entries(changes)) {
+      const file = join(repos[upstream], upstream === 'meshnet' ? join('third_party', 'meshnet', path) : path);
+      const text = await readFile(file, 'utf8');
+      assert.notEqual(change(text), text, `${tag} changes ${path}`);
+      await writeFile(file, change(text));
+    }
+    await git(upstream, 'commit', '--quiet', '-am', `release ${tag}`);
+    await git(upstream, 'tag', tag);
   }
   const valid = (r: NightlyReport) => assert.ok(validate(r), JSON.stringify(validate.errors));
   const promtool = async () => {
@@ -76,9 +82,11 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
     const doc = load(await readFile(lab.inventory, 'utf8')) as { images: { recipes: string; sourceMirrors: Record<string, string> }; nightly?: unknown };
     doc.nightly = { report: join(work, 'night.json'), metrics: join(work, 'armlab_nightly.prom') };
     await writeFile(lab.inventory, `${(await readFile(lab.inventory, 'utf8')).split('\n').filter((l) => l.startsWith('#')).join('\n')}\n${dump(doc)}`);
-    // The demo's k8s-topo follows ^0.1.0 over the fixture's tags; v0.1.0 is its commit.
-    topoRepo = doc.images.sourceMirrors[TOPO_UPSTREAM]!;
-    assert.equal((load(await readFile(join(doc.images.recipes, 'k8s-topo', 'image.yaml'), 'utf8')) as { source: { git: { range: string } } }).source.git.range, '^0.1.0');
+    // The demo's meshnet and k8s-topo follow ^0.1.0 over their fixture's tags; v0.1.0 is its commit.
+    for (const upstream of ['meshnet', 'k8s-topo'] as const) {
+      repos[upstream] = doc.images.sourceMirrors[UPSTREAM[upstream]]!;
+      assert.equal((load(await readFile(join(doc.images.recipes, upstream, 'image.yaml'), 'utf8')) as { source: { git: { range: string } } }).source.git.range, '^0.1.0');
+    }
     // The images the image test built from the same fixtures, when it ran before in this run (else built here).
     await seedFixtureImages(join(work, 'cache'));
     const boot = await armlab(['bootstrap', '--inventory', lab.inventory, '--rollout-timeout', '240'], { timeoutMs: 2_400_000, env: env() });
@@ -157,37 +165,39 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
     }
   });
 
-  let goodTopo: string[];
-  test('a new tag in k8s-topo\'s range: k8s-topo alone rebuilt, smoke-run, imported on every node, its Deployment rolled; meshnet untouched', async () => {
+  // The tags below move meshnet, cross-compiled on the build machine (a rebuild takes seconds), rather than k8s-topo,
+  // whose first rebuild in the lab's fresh engine installs its Python packages under armv7 emulation (about 6 minutes).
+  let goodMeshnet: string[];
+  test('a new tag in meshnet\'s range: meshnet alone rebuilt, smoke-run, imported on every node, its DaemonSet rolled; k8s-topo untouched', async () => {
     const before = { topo: await digests(TOPO), meshnet: await digests(MESHNET) };
-    const meshnetManifest = await on('pi1', sh`sha256sum /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`);
-    await release('v0.1.1', (s) => `${s}# v0.1.1: a comment upstream added\n`);
+    const topoManifest = await on('pi1', sh`sha256sum /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml`);
+    await release('meshnet', 'v0.1.1', { 'daemon/main.go': (s) => s.replace('"meshnetd %s/%s link=%s\\n"', '"meshnetd v0.1.1 %s/%s link=%s\\n"') });
     const r = await nightly();
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const night = await report();
     valid(night);
     assert.equal(night.outcome, 'changed');
-    const topo = image(night, 'k8s-topo');
-    assert.equal(topo.result, 'rolled out', JSON.stringify(topo));
-    assert.match(topo.reasons[0] ?? '', new RegExp(`^git ${TOPO_UPSTREAM.replace(/\./g, '\\.')} v0\\.1\\.0 [0-9a-f]{8} → v0\\.1\\.1 [0-9a-f]{8}$`));
-    assert.notEqual(topo.oldInputHash, topo.newInputHash);
-    for (const i of night.images.filter((x) => x.name !== 'k8s-topo')) assert.equal(i.result, 'unchanged', i.name);
-    assert.deepEqual(night.nodes.map((n) => [n.name, n.imported]), NODES.map((n) => [n, [TOPO]]));
+    const meshnet = image(night, 'meshnet');
+    assert.equal(meshnet.result, 'rolled out', JSON.stringify(meshnet));
+    assert.match(meshnet.reasons[0] ?? '', new RegExp(`^git ${MESHNET_UPSTREAM.replace(/\./g, '\\.')} v0\\.1\\.0 [0-9a-f]{8} → v0\\.1\\.1 [0-9a-f]{8}$`));
+    assert.notEqual(meshnet.oldInputHash, meshnet.newInputHash);
+    for (const i of night.images.filter((x) => x.name !== 'meshnet')) assert.equal(i.result, 'unchanged', i.name);
+    assert.deepEqual(night.nodes.map((n) => [n.name, n.imported]), NODES.map((n) => [n, [MESHNET]]));
     const after = { topo: await digests(TOPO), meshnet: await digests(MESHNET) };
-    goodTopo = after.topo;
-    assert.deepEqual(after.meshnet, before.meshnet);
-    for (const [i, d] of after.topo.entries()) assert.notEqual(d, before.topo[i], NODES[i]);
-    // The Deployment's template carries the new build; meshnet's manifest is as it was.
-    const current = (await lock()).images['k8s-topo']!;
-    const manifest = await on('pi1', sh`cat /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml`);
+    goodMeshnet = after.meshnet;
+    assert.deepEqual(after.topo, before.topo);
+    for (const [i, d] of after.meshnet.entries()) assert.notEqual(d, before.meshnet[i], NODES[i]);
+    // The DaemonSet's template carries the new build; k8s-topo's manifest is as it was.
+    const current = (await lock()).images.meshnet!;
+    const manifest = await on('pi1', sh`cat /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`);
     assert.match(manifest, new RegExp(`armlab\\.dev/image-config: '?${current.configDigest}`));
-    // …and "rolled out" meant that manifest applied by k3s and rolled out, not the old Deployment still complete.
-    const live = JSON.parse(await on('pi1', sh`k3s kubectl get deployment k8s-topo -n default -o json`)) as { metadata: { annotations: Record<string, string> }; status: { readyReplicas: number; updatedReplicas: number } };
+    // …and "rolled out" meant that manifest applied by k3s and rolled out on every node, not the old DaemonSet still complete.
+    const live = JSON.parse(await on('pi1', sh`k3s kubectl get daemonset meshnet -n meshnet -o json`)) as { metadata: { annotations: Record<string, string> }; status: { numberReady: number; updatedNumberScheduled: number } };
     assert.equal(live.metadata.annotations['armlab.dev/spec-digest'], /armlab\.dev\/spec-digest: '?(sha256:[0-9a-f]{64})/.exec(manifest)?.[1]);
-    assert.deepEqual([live.status.updatedReplicas, live.status.readyReplicas], [1, 1]);
-    assert.equal(await on('pi1', sh`sha256sum /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`), meshnetManifest);
-    assert.match(r.stdout, /^armlab\/k8s-topo:db9411e-1: built \(inputs changed; .*\); smoke run k8s-topo --help: exit 0$/m);
-    const kept = (await lock()).history?.['k8s-topo'] ?? [];
+    assert.deepEqual([live.status.updatedNumberScheduled, live.status.numberReady], [NODES.length, NODES.length]);
+    assert.equal(await on('pi1', sh`sha256sum /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml`), topoManifest);
+    assert.match(r.stdout, /^armlab\/meshnet:kne-577a223-1: built \(inputs changed; .*\); smoke run \/bin\/sh -c CNI_COMMAND=VERSION exec \/meshnet: exit 0$/m);
+    const kept = (await lock()).history?.meshnet ?? [];
     assert.equal(kept[0]?.configDigest, current.configDigest, 'the new build is the newest kept');
     assert.ok(kept.length >= 2, 'the previous build is kept');
     await promtool();
@@ -195,8 +205,9 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
 
   test('a build that fails (a patch no longer applies), then a smoke run that fails: every node keeps the last good build; report, metrics and exit say failed', async () => {
     const lastSuccess = (await metrics()).match(/^armlab_nightly_last_success_timestamp_seconds\S* (\S+)$/m)![1];
-    const currentBefore = (await lock()).images['k8s-topo']!.configDigest;
-    await release('v0.1.2', (s) => s.replace('self.image = "alpine"', 'self.image = "alpine:3.20"'));
+    const topoBefore = { digests: await digests(TOPO), configDigest: (await lock()).images['k8s-topo']!.configDigest };
+    // k8s-topo's patches are checked before anything is built, so this costs no build.
+    await release('k8s-topo', 'v0.1.1', { 'bin/k8s-topo': (s) => s.replace('self.image = "alpine"', 'self.image = "alpine:3.20"') });
     const broken = await nightly();
     assert.equal(broken.code, 1, broken.stdout + broken.stderr);
     let night = await report();
@@ -204,58 +215,66 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
     assert.equal(night.outcome, 'failed');
     assert.equal(image(night, 'k8s-topo').result, 'build failed');
     assert.match(image(night, 'k8s-topo').error ?? '', /001-armlab-images\.patch no longer applies/);
-    assert.deepEqual(await digests(TOPO), goodTopo);
+    assert.deepEqual(await digests(TOPO), topoBefore.digests);
     assert.match(await metrics(), /^armlab_nightly_failed\{cluster="lab-[^"]+"\} 1$/m);
     assert.equal((await metrics()).match(/^armlab_nightly_last_success_timestamp_seconds\S* (\S+)$/m)![1], lastSuccess);
 
-    // Upstream fixes the image line, and breaks --help.
-    await release('v0.1.3', (s) => s.replace('self.image = "alpine:3.20"', 'self.image = "alpine"').replace('import argparse\n', 'import argparse\nimport sys\nif "--help" in sys.argv: sys.exit(3)\n'));
+    // Upstream withdraws that tag (the range falls back on v0.1.0, the build k8s-topo has), and meshnet's next
+    // release breaks the plugin's VERSION command, the meshnet recipe's smoke run.
+    await git('k8s-topo', 'tag', '-d', 'v0.1.1');
+    const meshnetBefore = (await lock()).images.meshnet!.configDigest;
+    await release('meshnet', 'v0.1.2', { 'plugin/meshnet.go': (s) => s.replace('if os.Getenv("CNI_COMMAND") == "VERSION" {\n', 'if os.Getenv("CNI_COMMAND") == "VERSION" {\n\t\tos.Exit(3)\n') });
     const smoke = await nightly();
     assert.equal(smoke.code, 1, smoke.stdout + smoke.stderr);
     night = await report();
     valid(night);
-    assert.equal(image(night, 'k8s-topo').result, 'smoke failed');
-    assert.match(image(night, 'k8s-topo').error ?? '', /^smoke run k8s-topo --help: exit 3/);
-    assert.deepEqual(await digests(TOPO), goodTopo);
-    assert.equal((await lock()).images['k8s-topo']!.configDigest, currentBefore, 'the lock is back on the last good build');
+    assert.equal(image(night, 'k8s-topo').result, 'unchanged', 'the withdrawn tag is no longer followed');
+    assert.equal(image(night, 'meshnet').result, 'smoke failed');
+    assert.match(image(night, 'meshnet').error ?? '', /^smoke run \/bin\/sh -c CNI_COMMAND=VERSION exec \/meshnet: exit 3/);
+    assert.deepEqual(await digests(MESHNET), goodMeshnet);
+    assert.equal((await lock()).images.meshnet!.configDigest, meshnetBefore, 'the lock is back on the last good build');
+    assert.equal((await lock()).images['k8s-topo']!.configDigest, topoBefore.configDigest);
     await promtool();
   });
 
-  test('a rollout that does not finish in time: the new build is put back off every node, the Deployment rolled back, the night failed', async () => {
-    const good = (await lock()).images['k8s-topo']!.configDigest;
-    // Upstream fixes --help (and adds a line, so that this is not v0.1.1's image again): the build and its smoke run
-    // pass; the rollout is given half a second, less than k3s takes to read its manifests folder.
-    await release('v0.1.4', (s) => `${s.replace('import argparse\nimport sys\nif "--help" in sys.argv: sys.exit(3)\n', 'import argparse\n')}# v0.1.4\n`);
+  test('a rollout that does not finish in time: the new build is put back off every node, the DaemonSet rolled back, the night failed', async () => {
+    const good = (await lock()).images.meshnet!.configDigest;
+    // Upstream fixes VERSION (and changes meshnetd's message, so that this is not v0.1.1's image again): the build and
+    // its smoke run pass; the rollout is given half a second, less than k3s takes to read its manifests folder.
+    await release('meshnet', 'v0.1.3', {
+      'plugin/meshnet.go': (s) => s.replace('\t\tos.Exit(3)\n', ''),
+      'daemon/main.go': (s) => s.replace('"meshnetd v0.1.1 %s/%s link=%s\\n"', '"meshnetd v0.1.3 %s/%s link=%s\\n"'),
+    });
     const r = await nightly('--rollout-timeout', '0.5');
     assert.equal(r.code, 1, r.stdout + r.stderr);
     const night = await report();
     valid(night);
     assert.equal(night.outcome, 'failed');
-    const topo = image(night, 'k8s-topo');
-    assert.equal(topo.result, 'rolled back', JSON.stringify(topo));
-    assert.match(topo.error ?? '', /^topo:deploy: /);
-    assert.match(r.stdout, /^rollout failed \(topo:deploy: .*\): putting k8s-topo back on their last good builds$/m);
+    const meshnet = image(night, 'meshnet');
+    assert.equal(meshnet.result, 'rolled back', JSON.stringify(meshnet));
+    assert.match(meshnet.error ?? '', /^cni:deploy: /);
+    assert.match(r.stdout, /^rollout failed \(cni:deploy: .*\): putting meshnet back on their last good builds$/m);
     // Imported, then the last good build imported again, on every node.
-    assert.deepEqual(night.nodes.map((n) => [n.name, n.imported, n.rolledBack]), NODES.map((n) => [n, [TOPO], [TOPO]]));
-    assert.deepEqual(await digests(TOPO), goodTopo);
-    assert.equal((await lock()).images['k8s-topo']!.configDigest, good, 'the lock is back on the last good build');
-    assert.equal((await lock()).history!['k8s-topo']![0]!.configDigest, good, 'the failed build is not kept as a good one');
-    assert.match(await on('pi1', sh`cat /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml`), new RegExp(`armlab\\.dev/image-config: '?${good}`));
+    assert.deepEqual(night.nodes.map((n) => [n.name, n.imported, n.rolledBack]), NODES.map((n) => [n, [MESHNET], [MESHNET]]));
+    assert.deepEqual(await digests(MESHNET), goodMeshnet);
+    assert.equal((await lock()).images.meshnet!.configDigest, good, 'the lock is back on the last good build');
+    assert.equal((await lock()).history!.meshnet![0]!.configDigest, good, 'the failed build is not kept as a good one');
+    assert.match(await on('pi1', sh`cat /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`), new RegExp(`armlab\\.dev/image-config: '?${good}`));
     assert.match(await metrics(), /^armlab_nightly_failed\{cluster="lab-[^"]+"\} 1$/m);
   });
 
-  test('images:rollback puts the previous build back on every node and rolls its Deployment', async () => {
-    const kept = (await lock()).history!['k8s-topo']!;
-    const r = await armlab(['images:rollback', '--inventory', lab.inventory, '--image', 'k8s-topo', '--rollout-timeout', '240'], { timeoutMs: 900_000, env: env() });
+  test('images:rollback puts the previous build back on every node and rolls its DaemonSet', async () => {
+    const kept = (await lock()).history!.meshnet!;
+    const r = await armlab(['images:rollback', '--inventory', lab.inventory, '--image', 'meshnet', '--rollout-timeout', '240'], { timeoutMs: 900_000, env: env() });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const back = JSON.parse(await readFile(join(work, 'night.rollback.json'), 'utf8')) as NightlyReport;
     valid(back);
-    assert.equal(image(back, 'k8s-topo').build, kept[1]!.build);
-    assert.deepEqual(back.nodes.map((n) => [n.name, n.rolledBack]), NODES.map((n) => [n, [TOPO]]));
-    const now = await digests(TOPO);
+    assert.equal(image(back, 'meshnet').build, kept[1]!.build);
+    assert.deepEqual(back.nodes.map((n) => [n.name, n.rolledBack]), NODES.map((n) => [n, [MESHNET]]));
+    const now = await digests(MESHNET);
     assert.equal(new Set(now).size, 1);
-    for (const [i, d] of now.entries()) assert.notEqual(d, goodTopo[i]);
-    assert.match(await on('pi1', sh`cat /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml`), new RegExp(`armlab\\.dev/image-config: '?${kept[1]!.configDigest}`));
+    for (const [i, d] of now.entries()) assert.notEqual(d, goodMeshnet[i]);
+    assert.match(await on('pi1', sh`cat /var/lib/rancher/k3s/server/manifests/armlab-meshnet.yaml`), new RegExp(`armlab\\.dev/image-config: '?${kept[1]!.configDigest}`));
   });
 
   test('a nightly while another holds the lock exits 3 naming it; once that one is gone, its lock is taken over', async () => {
