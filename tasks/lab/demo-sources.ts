@@ -3,8 +3,9 @@
  * the same layout (tests/fixtures/upstream/, each naming what it imitates),
  * reached through source mirrors as an air-gapped site would reach a copy:
  * meshnet and k8s-topo as git repositories, quagga as a release tarball. Same
- * Dockerfiles, same patches, same URLs; only the pinned commits change (a
- * fixture repository cannot have upstream's commit ids). Used by the lab's
+ * Dockerfiles, same patches, same URLs; only the pins change, to the fixtures'
+ * commits or to ranges over their tags (a fixture repository cannot have
+ * upstream's commit ids). Used by the lab's
  * demo and by the image tests.
  *
  * Deterministic: the commits (fixed dates and author) and the tarball (sorted,
