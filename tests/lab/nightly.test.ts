@@ -33,7 +33,6 @@ const NODES = ['pi1', 'pi2', 'pi3'];
 const TOPO = 'armlab/k8s-topo:db9411e-1';
 const MESHNET = 'armlab/meshnet:kne-577a223-1';
 const UPSTREAM = { meshnet: 'https://github.com/openconfig/kne.git', 'k8s-topo': 'https://github.com/networkop/k8s-topo.git' };
-const MESHNET_UPSTREAM = UPSTREAM.meshnet;
 type Upstream = keyof typeof UPSTREAM;
 const validate = new Ajv2020({ strict: true }).compile(JSON.parse(await readFile(new URL('../../templates/nightly/report.schema.json', import.meta.url), 'utf8')));
 
@@ -62,8 +61,9 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
     for (const [path, change] of Object.entries(changes)) {
       const file = join(repos[upstream], upstream === 'meshnet' ? join('third_party', 'meshnet', path) : path);
       const text = await readFile(file, 'utf8');
-      assert.notEqual(change(text), text, `${tag} changes ${path}`);
-      await writeFile(file, change(text));
+      const changed = change(text);
+      assert.notEqual(changed, text, `${tag} changes ${path}`);
+      await writeFile(file, changed);
     }
     await git(upstream, 'commit', '--quiet', '-am', `release ${tag}`);
     await git(upstream, 'tag', tag);
@@ -179,7 +179,7 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
     assert.equal(night.outcome, 'changed');
     const meshnet = image(night, 'meshnet');
     assert.equal(meshnet.result, 'rolled out', JSON.stringify(meshnet));
-    assert.match(meshnet.reasons[0] ?? '', new RegExp(`^git ${MESHNET_UPSTREAM.replace(/\./g, '\\.')} v0\\.1\\.0 [0-9a-f]{8} → v0\\.1\\.1 [0-9a-f]{8}$`));
+    assert.match(meshnet.reasons[0] ?? '', new RegExp(`^git ${UPSTREAM.meshnet.replace(/\./g, '\\.')} v0\\.1\\.0 [0-9a-f]{8} → v0\\.1\\.1 [0-9a-f]{8}$`));
     assert.notEqual(meshnet.oldInputHash, meshnet.newInputHash);
     for (const i of night.images.filter((x) => x.name !== 'meshnet')) assert.equal(i.result, 'unchanged', i.name);
     assert.deepEqual(night.nodes.map((n) => [n.name, n.imported]), NODES.map((n) => [n, [MESHNET]]));
