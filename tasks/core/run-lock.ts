@@ -126,16 +126,25 @@ async function takeLock(file: string, mine: string, me: LockHolder, command: str
   throw new Error(`${file}: could not take the lock after 5 attempts (other runs keep taking it)`);
 }
 
+/** What a run says when it took over a lock whose holder is gone. */
+export function tookOverMessage(file: string, from: LockHolder): string {
+  return `took over the stale lock of PID ${from.pid} on ${from.host} (started ${from.startedAt}; that process is gone): ${file}`;
+}
+
 /**
  * acquireLock for a command's entry: when another run holds the lock, its
- * message (with `note`) goes to stderr and the exit code to return comes back.
+ * message (with `note`) goes to stderr and the exit code to return comes back;
+ * a lock taken over from a run that is gone is said on stdout.
  */
 export async function acquireOrExit(file: string, now: Date, command: string, note = ''): Promise<HeldLock | number> {
+  let held: HeldLock;
   try {
-    return await acquireLock(file, now, command);
+    held = await acquireLock(file, now, command);
   } catch (err) {
     if (!(err instanceof LockHeldError)) throw err;
     process.stderr.write(`armlab: ${err.message}${note}\n`);
     return err.exitCode;
   }
+  if (held.tookOverFrom) process.stdout.write(`${command}: ${tookOverMessage(file, held.tookOverFrom)}\n`);
+  return held;
 }

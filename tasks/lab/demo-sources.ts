@@ -33,7 +33,8 @@ export async function recipeWithSource(imagesDir: string, name: string, change: 
   await writeFile(file, dump(doc));
 }
 
-async function gitRepo(dir: string, files: string, under = ''): Promise<string> {
+/** A one-commit repository of `files` (under `under`), tagged `tag`: its commit. */
+async function gitRepo(dir: string, files: string, tag: string, under = ''): Promise<string> {
   const env = { ...process.env, GIT_AUTHOR_DATE: FIXED_DATE, GIT_COMMITTER_DATE: FIXED_DATE };
   const git = (args: string[]) => $({ env })`git -C ${dir} -c user.name=armlab -c user.email=armlab@example.invalid -c core.fileMode=true ${args}`;
   await mkdir(join(dir, under), { recursive: true });
@@ -41,6 +42,7 @@ async function gitRepo(dir: string, files: string, under = ''): Promise<string> 
   await git(['init', '--quiet', '-b', 'main']);
   await git(['add', '-A']);
   await git(['commit', '--quiet', '-m', 'fixture']);
+  await git(['tag', tag]);
   return (await git(['rev-parse', 'HEAD'])).stdout.trim();
 }
 
@@ -69,13 +71,11 @@ export async function fixtureRecipes(work: string): Promise<FixtureRecipes> {
     delete d.source.git!.ref;
     d.source.git!.range = '^0.1.0';
   };
-  await gitRepo(join(work, 'repos', 'kne'), join(FIXTURES, 'meshnet'), 'third_party/meshnet');
-  await $`git -C ${join(work, 'repos', 'kne')} tag v0.1.0`;
+  await gitRepo(join(work, 'repos', 'kne'), join(FIXTURES, 'meshnet'), 'v0.1.0', 'third_party/meshnet');
   mirrors[await upstreamOf('meshnet', 'git')] = join(work, 'repos', 'kne');
   await recipeWithSource(imagesDir, 'meshnet', followTags);
-  const topo = await gitRepo(join(work, 'repos', 'k8s-topo'), join(FIXTURES, 'k8s-topo'));
+  const topo = await gitRepo(join(work, 'repos', 'k8s-topo'), join(FIXTURES, 'k8s-topo'), 'v0.1.0');
   mirrors[await upstreamOf('k8s-topo', 'git')] = join(work, 'repos', 'k8s-topo');
-  await $`git -C ${join(work, 'repos', 'k8s-topo')} tag v0.1.0`;
   await recipeWithSource(imagesDir, 'k8s-topo', followTags);
   await recipeWithSource(imagesDir, 'init-wait', (d) => Object.assign(d.source.git!, { ref: topo }));
   // A release tarball has one top folder, as quagga-1.2.4.tar.gz does.

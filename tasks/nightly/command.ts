@@ -64,55 +64,54 @@ export async function underLock(argv: string[], kind: NightlyReport['kind'], nig
   const command = kind === 'rollback' ? 'images:rollback' : 'nightly';
   const lock = await acquireOrExit(paths.lock, started, command);
   if (typeof lock === 'number') return lock;
-  // The images cache (lock file, archives, kept builds) is one per machine, whatever the inventory.
-  const cacheLock = await acquireOrExit(imagesCacheLockPath(), started, command, " (the images cache is this machine's, whatever the inventory)").catch(async (err: unknown) => {
+  // Each lock released whatever happens after it was taken, the other's release failing included.
+  try {
+    // The images cache (lock file, archives, kept builds) is one per machine, whatever the inventory.
+    const cacheLock = await acquireOrExit(imagesCacheLockPath(), started, command, " (the images cache is this machine's, whatever the inventory)");
+    if (typeof cacheLock === 'number') return cacheLock;
+    try {
+      return await nightAndReport({ kind, common, values, inventory, inventoryPath, paths, started, lock }, night);
+    } finally {
+      await cacheLock.release();
+    }
+  } finally {
     await lock.release();
-    throw err;
-  });
-  if (typeof cacheLock === 'number') {
-    await lock.release();
-    return cacheLock;
   }
+}
+
+/** Run the night and write its report (a failed night too); a usage error writes none. */
+async function nightAndReport(ctx: Omit<NightContext, 'log'> & { kind: NightlyReport['kind'] }, night: (ctx: NightContext) => Promise<Pick<NightlyReport, 'images' | 'nodes' | 'error'>>): Promise<number> {
+  const { kind, common, inventory, inventoryPath, paths, started, lock } = ctx;
   const log = (m: string) => process.stdout.write(`${m}\n`);
   let body: Pick<NightlyReport, 'images' | 'nodes' | 'error'>;
   try {
-    if (lock.tookOverFrom) log(`took over the stale lock of PID ${lock.tookOverFrom.pid} on ${lock.tookOverFrom.host} (started ${lock.tookOverFrom.startedAt}; that process is gone)`);
-    body = await night({ common, values, inventory, inventoryPath, paths, started, lock, log });
+    body = await night({ ...ctx, log });
   } catch (err) {
     // Bad usage is not a failed night: no report, exit 2.
-    if (err instanceof UsageError) {
-      await cacheLock.release();
-      await lock.release();
-      throw err;
-    }
+    if (err instanceof UsageError) throw err;
     body = { images: [], nodes: [], error: reasonOf(err) };
   }
-  try {
-    const finished = new Date();
-    const from = lock.tookOverFrom;
-    const report: NightlyReport = {
-      version: 1,
-      kind,
-      check: common.check,
-      inventory: inventoryPath,
-      cluster: inventory.cluster,
-      host: hostname(),
-      startedAt: started.toISOString(),
-      finishedAt: finished.toISOString(),
-      durationSeconds: (finished.getTime() - started.getTime()) / 1000,
-      outcome: outcomeOf(kind, body.images, body.error),
-      tookOverLockFrom: from ? { host: from.host, pid: from.pid, startedAt: from.startedAt } : null,
-      images: body.images,
-      nodes: body.nodes,
-      ...(body.error ? { error: body.error } : {}),
-    };
-    const written = await writeReport(report, paths);
-    process.stdout.write(`\n${renderSummary(report)}report: ${written.join(', ')}\n`);
-    return report.outcome === 'failed' ? 1 : 0;
-  } finally {
-    await cacheLock.release();
-    await lock.release();
-  }
+  const finished = new Date();
+  const from = lock.tookOverFrom;
+  const report: NightlyReport = {
+    version: 1,
+    kind,
+    check: common.check,
+    inventory: inventoryPath,
+    cluster: inventory.cluster,
+    host: hostname(),
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationSeconds: (finished.getTime() - started.getTime()) / 1000,
+    outcome: outcomeOf(kind, body.images, body.error),
+    tookOverLockFrom: from ? { host: from.host, pid: from.pid, startedAt: from.startedAt } : null,
+    images: body.images,
+    nodes: body.nodes,
+    ...(body.error ? { error: body.error } : {}),
+  };
+  const written = await writeReport(report, paths);
+  process.stdout.write(`\n${renderSummary(report)}report: ${written.join(', ')}\n`);
+  return report.outcome === 'failed' ? 1 : 0;
 }
 
 /**

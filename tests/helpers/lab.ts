@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Command } from '../../tasks/core/shell.ts';
+import { sh, type Command } from '../../tasks/core/shell.ts';
 import { Connection } from '../../tasks/core/ssh.ts';
 import { loadInventory } from '../../tasks/inventory/load.ts';
 import { labDown, labHostInit, labUp, type LabUpResult } from '../../tasks/lab/lab.ts';
@@ -152,4 +152,11 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** The image each node's containerd holds under `ref` (a short docker.io name): its manifest digest, one per node. */
+export async function imageDigestsOnNodes(inventory: string, nodes: string[], ref: string): Promise<string[]> {
+  const found = await Promise.all(nodes.map(async (n) => (await runOnLabNode(inventory, n, sh`k3s ctr -n k8s.io images ls ${`name==docker.io/${ref}`} | awk 'NR>1 {print $3}'`)).trim()));
+  for (const [i, d] of found.entries()) if (!/^sha256:[0-9a-f]{64}$/.test(d)) throw new Error(`${nodes[i]} does not hold ${ref} (got "${d}")`);
+  return found;
 }

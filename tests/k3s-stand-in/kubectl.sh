@@ -1,25 +1,40 @@
-# Part of the k3s STAND-IN (inlined into the served k3s script by tests/helpers/k3s-mirror.ts).
+# Part of the k3s STAND-IN (inlined into the served k3s script by tasks/lab/stand-in-release.ts).
 # kubectl's view of workloads and pods: the applied manifests (manifests.sh) for what is wanted,
 # the pod status the stand-in kubelets report (server/pods/) for what runs.
 PODS=$DATA/server/pods
 POD_FRESH_SECONDS=20
 
 # FIELD's value in a form body `k=v&k=v` (the first, if repeated).
-form_field() { printf '%s' "$2" | tr '&' '\n' | sed -n "s/^$1=//p" | sed -n 1p; }
+# Bash builtins only: a CGI runs this for every report of every pod, and each program
+# started costs tens of milliseconds under qemu.
+form_field() {
+  local -a parts
+  local part
+  IFS='&' read -r -a parts <<< "$2"
+  for part in "${parts[@]}"; do
+    case "$part" in "$1="*) printf '%s' "${part#"$1="}"; return 0 ;; esac
+  done
+}
 
 # Body `k=v&k=v` on stdin (token already checked) → server/pods/<ns>_<name>; phase=Gone removes it.
 store_pod_status() {
   local body ns name
-  body=$(cat)
+  IFS= read -r -d '' body || true
   ns=$(form_field namespace "$body"); name=$(form_field name "$body")
   case "$ns$name" in ''|*/*|.*) echo 'bad pod' >&2; return 1 ;; esac
-  mkdir -p "$PODS"
+  [ -d "$PODS" ] || mkdir -p "$PODS"
   if [ "$(form_field phase "$body")" = Gone ]; then rm -f "$PODS/${ns}_$name"; return 0; fi
-  printf '%s\n' "$body" | tr '&' '\n' | grep -v '^token=' > "$PODS/.${ns}_$name.tmp"
+  local -a fields
+  local field
+  IFS='&' read -r -a fields <<< "$body"
+  for field in "${fields[@]}"; do case "$field" in token=*) ;; *) printf '%s\n' "$field" ;; esac; done > "$PODS/.${ns}_$name.tmp"
   mv -f "$PODS/.${ns}_$name.tmp" "$PODS/${ns}_$name"
 }
 
-pod_field() { sed -n "s/^$2=//p" "$1" | head -n1; }
+pod_field() {
+  local line
+  while IFS= read -r line; do case "$line" in "$2="*) printf '%s\n' "${line#"$2="}"; return 0 ;; esac; done < "$1"
+}
 unb64() { tr -- '-_.' '+/=' | base64 -d 2>/dev/null; }
 
 # Pods reported in the last POD_FRESH_SECONDS (a silent node's pods are not counted ready).

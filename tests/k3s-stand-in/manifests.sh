@@ -1,4 +1,4 @@
-# Part of the k3s STAND-IN (inlined into the served k3s script by tests/helpers/k3s-mirror.ts).
+# Part of the k3s STAND-IN (inlined into the served k3s script by tasks/lab/stand-in-release.ts).
 # Reading the auto-deploy manifests, shared by the stand-in kubelet and kubectl.
 
 # Flatten block-style YAML (what armlab renders: js-yaml output, `---` between
@@ -75,8 +75,8 @@ manifests_text() {
   local f
   for f in "$DATA"/server/applied/*.yaml; do
     [ -f "$f" ] || continue
-    printf -- '---\n'
-    cat "$f"
+    # $(<file), not cat: no program started (see form_field).
+    printf -- '---\n%s\n' "$(<"$f")"
   done
 }
 

@@ -1,4 +1,4 @@
-# Part of the k3s STAND-IN (inlined into the served k3s script by tests/helpers/k3s-mirror.ts).
+# Part of the k3s STAND-IN (inlined into the served k3s script by tasks/lab/stand-in-release.ts).
 # What k3s does on every node as it starts: the CNI files by version, and the
 # Type=notify readiness signal.
 # VERSION is at least $1 (X.Y.Z; the +k3sN suffix does not count).

@@ -26,7 +26,8 @@ import { cacheRoot } from '../../tasks/lab/golden.ts';
 import type { NightlyReport } from '../../tasks/nightly/report.ts';
 import { startFrozenDebianMirror, type FrozenMirror } from '../helpers/debian-mirror.ts';
 import { seedFixtureImages } from '../helpers/shared-images.ts';
-import { armlab, makeTestDir, runOnLabNode, startTestLab, waitFor, type TestLab } from '../helpers/lab.ts';
+import { armlab, imageDigestsOnNodes, makeTestDir, runOnLabNode, startTestLab, waitFor, type TestLab } from '../helpers/lab.ts';
+import { releaseUpstream, upstreamGit } from '../helpers/upstream.ts';
 import { bootSystemdHost } from '../helpers/systemd-host.ts';
 
 const NODES = ['pi1', 'pi2', 'pi3'];
@@ -47,27 +48,11 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
   const metrics = () => readFile(join(work, 'armlab_nightly.prom'), 'utf8');
   const lock = async () => JSON.parse(await readFile(join(work, 'cache', 'images.lock.json'), 'utf8')) as LockFile;
   const image = (r: NightlyReport, name: string) => r.images.find((i) => i.name === name)!;
-  const git = (upstream: Upstream, ...args: string[]) => run`git -C ${repos[upstream]} -c user.name=upstream -c user.email=upstream@example.invalid ${args}`;
 
   const on = (node: string, command: Command) => runOnLabNode(lab.inventory, node, command);
-  /** The image each node's containerd holds under `ref`: its manifest digest. */
-  async function digests(ref: string): Promise<string[]> {
-    const found = await Promise.all(NODES.map(async (n) => (await on(n, sh`k3s ctr -n k8s.io images ls ${`name==docker.io/${ref}`} | awk 'NR>1 {print $3}'`)).trim()));
-    for (const [i, d] of found.entries()) assert.match(d, /^sha256:[0-9a-f]{64}$/, `${NODES[i]} holds ${ref}`);
-    return found;
-  }
-  /** A new upstream commit, tagged: `changes` maps files (meshnet's under third_party/meshnet/) to their edits. */
-  async function release(upstream: Upstream, tag: string, changes: Record<string, (text: string) => string>): Promise<void> {
-    for (const [path, change] of Object.entries(changes)) {
-      const file = join(repos[upstream], upstream === 'meshnet' ? join('third_party', 'meshnet', path) : path);
-      const text = await readFile(file, 'utf8');
-      const changed = change(text);
-      assert.notEqual(changed, text, `${tag} changes ${path}`);
-      await writeFile(file, changed);
-    }
-    await git(upstream, 'commit', '--quiet', '-am', `release ${tag}`);
-    await git(upstream, 'tag', tag);
-  }
+  const digests = (ref: string) => imageDigestsOnNodes(lab.inventory, NODES, ref);
+  const release = (upstream: Upstream, tag: string, changes: Record<string, (text: string) => string>) =>
+    releaseUpstream(repos[upstream], tag, changes, upstream === 'meshnet' ? join('third_party', 'meshnet') : '');
   const valid = (r: NightlyReport) => assert.ok(validate(r), JSON.stringify(validate.errors));
   const promtool = async () => {
     const out = await $({ input: await metrics(), nothrow: true })`promtool check metrics`;
@@ -221,7 +206,7 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
 
     // Upstream withdraws that tag (the range falls back on v0.1.0, the build k8s-topo has), and meshnet's next
     // release breaks the plugin's VERSION command, the meshnet recipe's smoke run.
-    await git('k8s-topo', 'tag', '-d', 'v0.1.1');
+    await upstreamGit(repos['k8s-topo'], 'tag', '-d', 'v0.1.1');
     const meshnetBefore = (await lock()).images.meshnet!.configDigest;
     await release('meshnet', 'v0.1.2', { 'plugin/meshnet.go': (s) => s.replace('if os.Getenv("CNI_COMMAND") == "VERSION" {\n', 'if os.Getenv("CNI_COMMAND") == "VERSION" {\n\t\tos.Exit(3)\n') });
     const smoke = await nightly();

@@ -2,7 +2,7 @@
  * The k3s stand-in's manifest reading (tests/k3s-stand-in/manifests.sh): the
  * stand-in kubelet runs what it reads, so a misread path would show up as a
  * lab test failure far from its cause. Checked here on the golden manifests.
- * And its kubectl's pod list, as `status` reads it.
+ * The kubelet's list of workloads, and its kubectl's pod list, as `status` reads it.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -39,6 +39,20 @@ test("workload_specs: the golden meshnet DaemonSet's container, env, volumes and
     assert.equal(get('spec.template.spec.volumes.1.hostPath.path'), '/var/lib/rancher/k3s/data/cni');
     assert.equal(get('spec.template.spec.volumes.2.hostPath.path'), '/etc/cni/net.d');
     assert.equal(get('spec.template.spec.nodeSelector.kubernetes.io/arch'), 'arm');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("kubelet_parse: each workload's spec file, kind, name, namespace, selector and hash, an empty selector or namespace kept in place", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'armlab-u'));
+  try {
+    const kubelet = join(import.meta.dirname, '..', 'k3s-stand-in', 'kubelet.sh');
+    const text = '---\nkind: Deployment\nmetadata:\n  name: free\nspec:\n  template:\n    spec:\n      containers:\n        - image: x\n---\nkind: DaemonSet\nmetadata:\n  name: pinned\n  namespace: net\nspec:\n  template:\n    spec:\n      nodeSelector:\n        kubernetes.io/arch: arm\n';
+    // As the kubelet's pass reads the list back.
+    const out = execFileSync('bash', ['-c', `set -euo pipefail; source ${PARTS}; source ${kubelet}; kubelet_parse ${dir} "$(cat)"
+      while IFS=$'\\x1f' read -r spec kind name ns selector hash; do [ -n "$spec" ] || continue; printf '%s|%s|%s|%s|%s|%s\\n' "\${spec##*/}" "$kind" "$name" "$ns" "$selector" "\${#hash}"; done <<< "$KUBELET_WORKLOADS"`], { input: text, encoding: 'utf8' });
+    assert.equal(out, 'default_free.spec|Deployment|free|default||16\nnet_pinned.spec|DaemonSet|pinned|net|arm|16\n');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,7 +1,8 @@
 /**
- * The nightly's lock with real processes: a live holder refuses a second run
+ * The run locks with real processes: a live holder refuses a second run
  * (exit 3, naming it), a dead one is taken over, a recycled PID is not taken
- * for the holder, and a run releases only its own lock.
+ * for the holder (the command taking it over says so), and a run releases
+ * only its own lock.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -77,4 +78,18 @@ test('the images cache lock names what holds it: images:build by hand refuses be
   assert.ok(refused instanceof LockHeldError);
   assert.match(refused.message, /^images:build holds .*; nightly does not run beside it/);
   await build.release();
+});
+
+test('images:build takes over the images cache lock of a run that is gone, and says so', async () => {
+  const cache = dirname(scratch());
+  const file = join(cache, 'images-cache.lock');
+  const child = spawn(process.execPath, ['-e', '0']);
+  const start = processStart(child.pid!);
+  await new Promise((resolve) => child.on('exit', resolve));
+  writeFileSync(file, JSON.stringify({ command: 'nightly', host: hostname(), pid: child.pid, pidStart: start ?? '1', startedAt: '2026-11-30T03:00:00.000Z' }));
+  // The real command: it takes the lock over, then fails on the engine that is not there, and releases the lock.
+  const r = await armlab(['images:build', '--images', 'base'], { env: { ...process.env, ARMLAB_IMAGES_CACHE: cache, DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+  assert.notEqual(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`^images:build: took over the stale lock of PID ${child.pid} on ${hostname()} \\(started 2026-11-30T03:00:00\\.000Z; that process is gone\\): ${file}$`, 'm'));
+  assert.ok(!existsSync(file), 'released');
 });
