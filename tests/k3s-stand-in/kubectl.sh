@@ -2,32 +2,40 @@
 # kubectl's view of workloads and pods: the applied manifests (manifests.sh) for what is wanted,
 # the pod status the stand-in kubelets report (server/pods/) for what runs.
 PODS=$DATA/server/pods
-POD_FRESH_SECONDS=20
+# As kube-controller-manager's node-monitor-grace-period (40 s): a node silent that long has
+# its pods marked not ready. The kubelets report every 10 s while nothing changes.
+POD_FRESH_SECONDS=40
 
 # FIELD's value in a form body `k=v&k=v` (the first, if repeated).
-# Bash builtins only: a CGI runs this for every report of every pod, and each program
-# started costs tens of milliseconds under qemu.
+# Bash builtins and parameter expansion only: a CGI runs this for every report of every
+# pod, each program started costs tens of milliseconds under qemu, and bash reads a
+# here-string or pipe one byte per read(2).
 form_field() {
-  local -a parts
-  local part
-  IFS='&' read -r -a parts <<< "$2"
-  for part in "${parts[@]}"; do
+  local rest=$2 part
+  while :; do
+    part=${rest%%&*}
     case "$part" in "$1="*) printf '%s' "${part#"$1="}"; return 0 ;; esac
+    [ "$part" != "$rest" ] || return 0
+    rest=${rest#*&}
   done
 }
 
-# Body `k=v&k=v` on stdin (token already checked) → server/pods/<ns>_<name>; phase=Gone removes it.
+# A pod's status body `k=v&k=v` (as an argument, or on stdin; the token already checked)
+# → server/pods/<ns>_<name>, one k=v per line and no token; phase=Gone removes it.
 store_pod_status() {
   local body ns name
-  IFS= read -r -d '' body || true
+  if [ $# -gt 0 ]; then body=$1; else IFS= read -r -d '' body || true; fi
   ns=$(form_field namespace "$body"); name=$(form_field name "$body")
   case "$ns$name" in ''|*/*|.*) echo 'bad pod' >&2; return 1 ;; esac
   [ -d "$PODS" ] || mkdir -p "$PODS"
   if [ "$(form_field phase "$body")" = Gone ]; then rm -f "$PODS/${ns}_$name"; return 0; fi
-  local -a fields
-  local field
-  IFS='&' read -r -a fields <<< "$body"
-  for field in "${fields[@]}"; do case "$field" in token=*) ;; *) printf '%s\n' "$field" ;; esac; done > "$PODS/.${ns}_$name.tmp"
+  local rest=$body part
+  while :; do
+    part=${rest%%&*}
+    case "$part" in token=*) ;; *) printf '%s\n' "$part" ;; esac
+    [ "$part" != "$rest" ] || break
+    rest=${rest#*&}
+  done > "$PODS/.${ns}_$name.tmp"
   mv -f "$PODS/.${ns}_$name.tmp" "$PODS/${ns}_$name"
 }
 

@@ -21,7 +21,7 @@
 #     spec) from the pass that sees the change on, as the controller creates it
 #     before the kubelet has set it up; a removed workload stops its pod;
 #   - reports each pod's status and log tail to the server (kubectl reads those)
-#     when it changed, and every 5 s while it does not (a heartbeat: kubectl counts
+#     when it changed, and every 10 s while it does not (a heartbeat: kubectl counts
 #     a pod ready only while its reports are fresh).
 # What it imitates is kubelet's behaviour in general, not one upstream file at one
 # commit: the back-off of kubernetes' pkg/kubelet/kubelet.go (backOffPeriod 10 s,
@@ -45,7 +45,7 @@ pod_alive() {
   local pid stat
   [ -f "$1/pid" ] && pid=$(<"$1/pid") && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
   # Not a zombie: the state follows the last ')' of /proc/PID/stat (comm may hold one).
-  read -r stat < "/proc/$pid/stat" 2>/dev/null || return 1
+  { read -r stat < "/proc/$pid/stat"; } 2>/dev/null || return 1
   stat=${stat##*) }
   [ "${stat:0:1}" != Z ]
 }
@@ -84,7 +84,7 @@ pod_start() {
   TZ=UTC printf '=== %(%Y-%m-%dT%H:%M:%SZ)T started\n' -1 >> "$d/log"
   # --kill-child: the pod's PID namespace dies with the unshare kubelet holds.
   setsid unshare --mount --pid --fork --kill-child --mount-proc="$d/rootfs/proc" \
-    "$SELF" stand-in-pod-exec "$d" >> "$d/log" 2>&1 < /dev/null &
+    "$SELF" stand-in-pod-exec "$d" >> "$d/log" 2>&1 < /dev/null 9<&- &
   echo $! > "$d/pid"
   rm -f "$d/execd"
 }
@@ -103,7 +103,7 @@ pod_execd() {
   [ -r "/proc/$outer/task/$outer/children" ] && child=$(<"/proc/$outer/task/$outer/children") || return 1
   child=${child%% *}
   [ -n "$child" ] || return 1
-  read -r comm < "/proc/$child/comm" 2>/dev/null || return 1
+  { read -r comm < "/proc/$child/comm"; } 2>/dev/null || return 1
   case "$comm" in k3s|env|unshare) return 1 ;; esac
   echo "$EPOCHSECONDS" > "$d/execd"
 }
@@ -138,7 +138,7 @@ kubelet_sync() {
     KUBELET_TEXT=$text
   fi
   local spec kind name ns selector hash want=' ' pod d
-  # Fed on fd 9: what the loop runs must not read the workload list from stdin.
+  # Fed on fd 9: what the loop runs must not read the workload list from stdin (pods do not inherit it).
   while IFS=$'\x1f' read -r -u 9 spec kind name ns selector hash; do
     [ -n "$spec" ] || continue
     [ -z "$selector" ] || [ "$selector" = "$ARCH" ] || continue
@@ -150,13 +150,14 @@ kubelet_sync() {
     local had=''
     [ -f "$d/hash" ] && had=$(<"$d/hash")
     if [ "$had" != "$hash" ]; then
-      printf '%s\n' "$hash" > "$d/hash"
-      printf '%s/%s\n' "$kind" "$name" > "$d/owner"
       # The controller's part: the new pod exists (Pending) as soon as the workload changed,
       # before this kubelet has stopped the old one and set up the new one.
-      rm -f "$d/restarts" "$d/next" "$d/reason" "$d/log" "$d/log.b64"
-      report_pod "$d" "$ns" "$pod" new
+      report_new_pod "$ns" "$pod" "$kind/$name" "$hash"
       pod_stop "$d"
+      rm -f "$d/restarts" "$d/next" "$d/reason" "$d/log" "$d/log.b64"
+      # Written only once the old process is gone: a kubelet cut short before then stops it next time.
+      printf '%s/%s\n' "$kind" "$name" > "$d/owner"
+      printf '%s\n' "$hash" > "$d/hash"
     fi
     if ! pod_alive "$d"; then
       local now=$EPOCHSECONDS next=0
@@ -188,14 +189,19 @@ kubelet_sync() {
   done
 }
 
+# A pod just created from a changed workload: Pending, of the new spec, no process yet.
+report_new_pod() {
+  local key=${1}_$2 body="namespace=$1&name=$2&node=$NODE&owner=$3&hash=$4&phase=Pending&ready=false&restarts=0&reason=&message=&log="
+  send_pod_status "$body" && SENT_BODY[$key]=$body && SENT_AT[$key]=$EPOCHSECONDS
+}
+
 # The pod's status to the server when it changed, and at least every POD_FRESH_SECONDS / 4
-# (kubectl counts a pod ready only while its reports are fresh; a pass may take seconds). `new`: a pod just
-# created from a changed workload, Pending with no process yet.
+# (kubectl counts a pod ready only while its reports are fresh; a pass may take seconds).
 report_pod() {
   local d=$1 ns=$2 pod=$3 phase=Pending ready=false reason='' message='' log='' execd
   # Running once its command was exec'd; ready once that has kept running for 3 s.
   # Before that it is Pending and keeps its last reason (ContainerCreating if none).
-  if [ "${4:-}" != new ] && pod_alive "$d" && pod_execd "$d"; then
+  if pod_alive "$d" && pod_execd "$d"; then
     phase=Running
     execd=$(<"$d/execd")
     [ $(( EPOCHSECONDS - execd )) -lt 3 ] || { ready=true; rm -f "$d/reason"; }
@@ -232,7 +238,7 @@ report_gone() {
 
 # The server stores its own pods' status; agents post theirs to it.
 send_pod_status() {
-  if [ "$ROLE" = server ]; then printf '%s' "$1" | store_pod_status
+  if [ "$ROLE" = server ]; then store_pod_status "$1"
   else http_post "$SERVER_URL" /cgi-bin/podstatus "token=$TOKEN&$1" >/dev/null; fi
 }
 
