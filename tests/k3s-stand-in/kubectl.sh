@@ -2,22 +2,19 @@
 # kubectl's view of workloads and pods: the applied manifests (manifests.sh) for what is wanted,
 # the pod status the stand-in kubelets report (server/pods/) for what runs.
 PODS=$DATA/server/pods
-# As kube-controller-manager's node-monitor-grace-period (40 s): a node silent that long has
-# its pods marked not ready. The kubelets report every 10 s while nothing changes.
+# As kube-controller-manager's --node-monitor-grace-period, 40 s by default (kubernetes/website
+# content/en/docs/reference/controllers/node.md: "40s to start reporting ConditionUnknown"):
+# a node silent that long has its pods marked not ready. The kubelets report every 10 s
+# while nothing changes.
 POD_FRESH_SECONDS=40
 
-# FIELD's value in a form body `k=v&k=v` (the first, if repeated).
-# Bash builtins and parameter expansion only: a CGI runs this for every report of every
-# pod, each program started costs tens of milliseconds under qemu, and bash reads a
-# here-string or pipe one byte per read(2).
+# FIELD's value in a form body `k=v&k=v` (the first, if repeated), by parameter expansion:
+# a CGI runs this for every report of every pod, each program started costs tens of
+# milliseconds under qemu, and bash reads a here-string or pipe one byte per read(2).
 form_field() {
-  local rest=$2 part
-  while :; do
-    part=${rest%%&*}
-    case "$part" in "$1="*) printf '%s' "${part#"$1="}"; return 0 ;; esac
-    [ "$part" != "$rest" ] || return 0
-    rest=${rest#*&}
-  done
+  local all="&$2&" rest
+  rest=${all#*&"$1"=}
+  if [ "$rest" != "$all" ]; then printf '%s' "${rest%%&*}"; fi
 }
 
 # A pod's status body `k=v&k=v` (as an argument, or on stdin; the token already checked)
@@ -43,6 +40,8 @@ pod_field() {
   local line
   while IFS= read -r line; do case "$line" in "$2="*) printf '%s\n' "${line#"$2="}"; return 0 ;; esac; done < "$1"
 }
+# The URL-safe base64 of the stand-in's form bodies (no '+', '/' or '=' to escape), and back.
+b64url() { base64 -w0 | tr '+/=' '-_.'; }
 unb64() { tr -- '-_.' '+/=' | base64 -d 2>/dev/null; }
 
 # Pods reported in the last POD_FRESH_SECONDS (a silent node's pods are not counted ready).

@@ -18,11 +18,14 @@
 #     up), ready once that has run for 3 s; a process that ends is restarted
 #     with a back-off (10 s doubling, at most 40 s) and counted in RESTARTS;
 #   - a changed workload replaces its pod, which exists (Pending, of the new
-#     spec) from the pass that sees the change on, as the controller creates it
-#     before the kubelet has set it up; a removed workload stops its pod;
+#     spec) from the pass that sees the change on: kubernetes' DaemonSet
+#     controller (pkg/controller/daemon/daemon_controller.go, updateDaemonSetStatus,
+#     read at d826f92a2f903298ea56d9a893395deaba71c89e) counts a pod of the new
+#     template hash in updatedNumberScheduled whether or not a kubelet has started
+#     it; a removed workload stops its pod;
 #   - reports each pod's status and log tail to the server (kubectl reads those)
 #     when it changed, and every 10 s while it does not (a heartbeat: kubectl counts
-#     a pod ready only while its reports are fresh).
+#     a pod ready only while its reports are fresh, kubectl.sh).
 # What it imitates is kubelet's behaviour in general, not one upstream file at one
 # commit: the back-off of kubernetes' pkg/kubelet/kubelet.go (backOffPeriod 10 s,
 # doubling; upstream caps it at MaxContainerBackOff, 300 s, where this stand-in
@@ -189,14 +192,26 @@ kubelet_sync() {
   done
 }
 
-# A pod just created from a changed workload: Pending, of the new spec, no process yet.
-report_new_pod() {
-  local key=${1}_$2 body="namespace=$1&name=$2&node=$NODE&owner=$3&hash=$4&phase=Pending&ready=false&restarts=0&reason=&message=&log="
+# A pod's status as the kubelet reports it: namespace, name, owner, hash, phase, ready,
+# restarts, reason, message and log (the last two encoded).
+pod_status_body() {
+  printf 'namespace=%s&name=%s&node=%s&owner=%s&hash=%s&phase=%s&ready=%s&restarts=%s&reason=%s&message=%s&log=%s' \
+    "$1" "$2" "$NODE" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10}"
+}
+
+# Send a pod's status when it changed, and at least every POD_FRESH_SECONDS / 4 (kubectl
+# counts a pod ready only while its reports are fresh; a pass may take seconds).
+send_when_changed() {
+  local key=$1 body=$2
+  if [ "${SENT_BODY[$key]:-}" = "$body" ] && [ $(( EPOCHSECONDS - ${SENT_AT[$key]:-0} )) -lt $(( POD_FRESH_SECONDS / 4 )) ]; then return 0; fi
   send_pod_status "$body" && SENT_BODY[$key]=$body && SENT_AT[$key]=$EPOCHSECONDS
 }
 
-# The pod's status to the server when it changed, and at least every POD_FRESH_SECONDS / 4
-# (kubectl counts a pod ready only while its reports are fresh; a pass may take seconds).
+# A pod just created from a changed workload: Pending, of the new spec, no process yet.
+report_new_pod() {
+  send_when_changed "${1}_$2" "$(pod_status_body "$1" "$2" "$3" "$4" Pending false 0 '' '' '')"
+}
+
 report_pod() {
   local d=$1 ns=$2 pod=$3 phase=Pending ready=false reason='' message='' log='' execd
   # Running once its command was exec'd; ready once that has kept running for 3 s.
@@ -212,23 +227,19 @@ report_pod() {
   if [ -f "$d/log" ]; then
     if [ ! -f "$d/log.b64" ] || [ "$d/log" -nt "$d/log.mark" ]; then
       rm -f "$d/log.mark"; : > "$d/log.mark"
-      tail -n 40 "$d/log" | base64 -w0 | tr '+/=' '-_.' > "$d/log.b64"
+      tail -n 40 "$d/log" | b64url > "$d/log.b64"
     fi
     log=$(<"$d/log.b64")
   fi
   local key=${ns}_$pod
   if [ -n "$message" ]; then
     # A crash-looping pod keeps its message for many passes: encoded once.
-    [ "${MESSAGE_RAW[$key]:-}" = "$message" ] || { MESSAGE_RAW[$key]=$message; MESSAGE_B64[$key]=$(printf '%s' "$message" | base64 -w0 | tr '+/=' '-_.'); }
+    [ "${MESSAGE_RAW[$key]:-}" = "$message" ] || { MESSAGE_RAW[$key]=$message; MESSAGE_B64[$key]=$(printf '%s' "$message" | b64url); }
     message=${MESSAGE_B64[$key]}
   fi
-  local restarts=0 owner hash
+  local restarts=0
   [ -f "$d/restarts" ] && restarts=$(<"$d/restarts")
-  owner=$(<"$d/owner"); hash=$(<"$d/hash")
-  local body="namespace=$ns&name=$pod&node=$NODE&owner=$owner&hash=$hash&phase=$phase&ready=$ready"
-  body="$body&restarts=$restarts&reason=$reason&message=$message&log=$log"
-  if [ "${SENT_BODY[$key]:-}" = "$body" ] && [ $(( EPOCHSECONDS - ${SENT_AT[$key]:-0} )) -lt $(( POD_FRESH_SECONDS / 4 )) ]; then return 0; fi
-  send_pod_status "$body" && SENT_BODY[$key]=$body && SENT_AT[$key]=$EPOCHSECONDS
+  send_when_changed "$key" "$(pod_status_body "$ns" "$pod" "$(<"$d/owner")" "$(<"$d/hash")" "$phase" "$ready" "$restarts" "$reason" "$message" "$log")"
 }
 
 report_gone() {

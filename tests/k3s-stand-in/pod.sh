@@ -2,7 +2,8 @@
 # The stand-in kubelet's pod set-up (kubelet.sh runs it): the image's ref as kubelet
 # normalizes it, the image config for the node's platform, and the pod's argv, env,
 # mounts and workdir from the manifest over the image config, as Kubernetes merges
-# them; then the process, chrooted in its own mount and PID namespaces.
+# them; then the process, chrooted in its own mount and PID namespaces. Its upstream
+# is kubelet's behaviour in general, as kubelet.sh's header says.
 
 # docker.io/library/x:latest, as kubelet and containerd name a short ref.
 normalize_ref() {
