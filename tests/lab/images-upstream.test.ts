@@ -4,8 +4,8 @@
  * same layout (tests/fixtures/upstream/), against a real Docker Engine in its own
  * network namespace. golang, the build-machine toolchain meshnet is
  * cross-compiled with, is the real recipe, made from Debian's packages.
- * The images are published for the later test files (readme-demo, nightly),
- * which start from them instead of building them again.
+ * The images are published for the later test file readme-demo (the demo and the nightly on it),
+ * which starts from them instead of building them again.
  */
 import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';

@@ -1,56 +1,53 @@
 /**
- * The nightly on the demo lab: 3 armhf hosts with the k3s STAND-IN, the
- * fixture upstreams as real git repositories (meshnet's and k8s-topo's recipes
- * follow a semver range over their tags), the lab's own Docker Engine, and Debian's
- * mirror frozen for the run (tests/helpers/debian-mirror.ts), so that only
- * what the test moves upstream moves. Bootstrapped once; then a quiet night,
- * the timer on a host that boots systemd, a new tag, a build that fails, a
- * smoke run that fails, a rollout that times out, images:rollback and the lock.
+ * The nightly on the demo lab (./lab.ts), once the README's bootstrap
+ * (./readme.ts) has run on it: the fixture upstreams are real git repositories
+ * (meshnet's and k8s-topo's recipes follow a semver range over their tags), and
+ * Debian's mirror is frozen for these tests (tests/helpers/debian-mirror.ts), so
+ * that only what a test moves upstream moves. A quiet night, the timer on a
+ * host that boots systemd, a new tag, a build that fails, a smoke run that
+ * fails, a rollout that times out, images:rollback and the lock.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { dump, load } from 'js-yaml';
-import { $, run } from '../../tasks/core/local.ts';
-import { sh, type Command } from '../../tasks/core/shell.ts';
-import type { LockFile } from '../../tasks/images/lock.ts';
-import { loadInventory } from '../../tasks/inventory/load.ts';
-import { processStart } from '../../tasks/core/run-lock.ts';
-import { nightlyPaths } from '../../tasks/nightly/paths.ts';
-import { unitBase } from '../../tasks/nightly/units.ts';
-import { cacheRoot } from '../../tasks/lab/golden.ts';
-import type { NightlyReport } from '../../tasks/nightly/report.ts';
-import { startFrozenDebianMirror, type FrozenMirror } from '../helpers/debian-mirror.ts';
-import { seedFixtureImages } from '../helpers/shared-images.ts';
-import { armlab, imageDigestsOnNodes, makeTestDir, runOnLabNode, startTestLab, waitFor, type TestLab } from '../helpers/lab.ts';
-import { releaseUpstream, upstreamGit } from '../helpers/upstream.ts';
-import { bootSystemdHost } from '../helpers/systemd-host.ts';
+import { $, run } from '../../../tasks/core/local.ts';
+import { sh, type Command } from '../../../tasks/core/shell.ts';
+import type { LockFile } from '../../../tasks/images/lock.ts';
+import { loadInventory } from '../../../tasks/inventory/load.ts';
+import { processStart } from '../../../tasks/core/run-lock.ts';
+import { nightlyPaths } from '../../../tasks/nightly/paths.ts';
+import { unitBase } from '../../../tasks/nightly/units.ts';
+import { cacheRoot } from '../../../tasks/lab/golden.ts';
+import type { NightlyReport } from '../../../tasks/nightly/report.ts';
+import { startFrozenDebianMirror, type FrozenMirror } from '../../helpers/debian-mirror.ts';
+import { armlab, imageDigestsOnNodes, runOnLabNode, waitFor } from '../../helpers/lab.ts';
+import { releaseUpstream, upstreamGit } from '../../helpers/upstream.ts';
+import { bootSystemdHost } from '../../helpers/systemd-host.ts';
+import { DEMO_NODES as NODES, type DemoLab } from './lab.ts';
 
-const NODES = ['pi1', 'pi2', 'pi3'];
 const TOPO = 'armlab/k8s-topo:db9411e-1';
 const MESHNET = 'armlab/meshnet:kne-577a223-1';
 const UPSTREAM = { meshnet: 'https://github.com/openconfig/kne.git', 'k8s-topo': 'https://github.com/networkop/k8s-topo.git' };
 type Upstream = keyof typeof UPSTREAM;
 const validate = new Ajv2020({ strict: true }).compile(JSON.parse(await readFile(new URL('../../templates/nightly/report.schema.json', import.meta.url), 'utf8')));
 
-describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git repositories, the lab\'s engine)', { timeout: 3_600_000 }, () => {
-  let lab: TestLab;
+export function nightlyTests(demo: DemoLab): void {
   let debian: FrozenMirror;
-  let work: string;
   const repos = {} as Record<Upstream, string>;
-  const env = () => ({ ...process.env, ARMLAB_IMAGES_CACHE: join(work, 'cache'), KUBECONFIG: join(work, 'kubeconfig'), ARMLAB_DEBIAN_MIRROR: debian.url });
-  const nightly = (...args: string[]) => armlab(['nightly', '--inventory', lab.inventory, '--rollout-timeout', '240', ...args], { timeoutMs: 1_800_000, env: env() });
-  const report = async (): Promise<NightlyReport> => JSON.parse(await readFile(join(work, 'night.json'), 'utf8')) as NightlyReport;
-  const metrics = () => readFile(join(work, 'armlab_nightly.prom'), 'utf8');
-  const lock = async () => JSON.parse(await readFile(join(work, 'cache', 'images.lock.json'), 'utf8')) as LockFile;
+  const env = () => ({ ...process.env, ARMLAB_IMAGES_CACHE: join(demo.work, 'cache'), KUBECONFIG: join(demo.work, 'kubeconfig'), ARMLAB_DEBIAN_MIRROR: debian.url });
+  const nightly = (...args: string[]) => armlab(['nightly', '--inventory', demo.lab.inventory, '--rollout-timeout', '240', ...args], { timeoutMs: 1_800_000, env: env() });
+  const report = async (): Promise<NightlyReport> => JSON.parse(await readFile(join(demo.work, 'night.json'), 'utf8')) as NightlyReport;
+  const metrics = () => readFile(join(demo.work, 'armlab_nightly.prom'), 'utf8');
+  const lock = async () => JSON.parse(await readFile(join(demo.work, 'cache', 'images.lock.json'), 'utf8')) as LockFile;
   const image = (r: NightlyReport, name: string) => r.images.find((i) => i.name === name)!;
 
-  const on = (node: string, command: Command) => runOnLabNode(lab.inventory, node, command);
-  const digests = (ref: string) => imageDigestsOnNodes(lab.inventory, NODES, ref);
+  const on = (node: string, command: Command) => runOnLabNode(demo.lab.inventory, node, command);
+  const digests = (ref: string) => imageDigestsOnNodes(demo.lab.inventory, NODES, ref);
   const release = (upstream: Upstream, tag: string, changes: Record<string, (text: string) => string>) =>
     releaseUpstream(repos[upstream], tag, changes, upstream === 'meshnet' ? join('third_party', 'meshnet') : '');
   const valid = (r: NightlyReport) => assert.ok(validate(r), JSON.stringify(validate.errors));
@@ -61,28 +58,22 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
 
   before(async () => {
     debian = await startFrozenDebianMirror();
-    work = await makeTestDir();
-    lab = await startTestLab(NODES.map((name) => ({ name, userland: 'armhf' as const })), { demo: true });
+    const inventory = demo.lab.inventory;
     // The inventory names where the report and metrics go, as a site would for node_exporter.
-    const doc = load(await readFile(lab.inventory, 'utf8')) as { images: { recipes: string; sourceMirrors: Record<string, string> }; nightly?: unknown };
-    doc.nightly = { report: join(work, 'night.json'), metrics: join(work, 'armlab_nightly.prom') };
-    await writeFile(lab.inventory, `${(await readFile(lab.inventory, 'utf8')).split('\n').filter((l) => l.startsWith('#')).join('\n')}\n${dump(doc)}`);
+    const doc = load(await readFile(inventory, 'utf8')) as { images: { recipes: string; sourceMirrors: Record<string, string> }; nightly?: unknown };
+    doc.nightly = { report: join(demo.work, 'night.json'), metrics: join(demo.work, 'armlab_nightly.prom') };
+    await writeFile(inventory, `${(await readFile(inventory, 'utf8')).split('\n').filter((l) => l.startsWith('#')).join('\n')}\n${dump(doc)}`);
     // The demo's meshnet and k8s-topo follow ^0.1.0 over their fixture's tags; v0.1.0 is its commit.
     for (const upstream of ['meshnet', 'k8s-topo'] as const) {
       repos[upstream] = doc.images.sourceMirrors[UPSTREAM[upstream]]!;
       assert.equal((load(await readFile(join(doc.images.recipes, upstream, 'image.yaml'), 'utf8')) as { source: { git: { range: string } } }).source.git.range, '^0.1.0');
     }
-    // The images the image test built from the same fixtures, when it ran before in this run (else built here).
-    await seedFixtureImages(join(work, 'cache'));
-    const boot = await armlab(['bootstrap', '--inventory', lab.inventory, '--rollout-timeout', '240'], { timeoutMs: 2_400_000, env: env() });
-    assert.equal(boot.code, 0, boot.stdout + boot.stderr);
   });
 
   after(async () => {
-    await lab?.down();
     await debian?.close();
-    if (lab) await rm(nightlyPaths(await loadInventory(lab.inventory).catch(() => ({ cluster: `lab-${lab.name}`, nightly: {} }) as never), lab.inventory).state, { recursive: true, force: true }).catch(() => undefined);
-    if (work) await rm(work, { recursive: true, force: true });
+    const inventory = await loadInventory(demo.lab.inventory).catch(() => ({ cluster: `lab-${demo.lab.name}`, nightly: {} }) as never);
+    await rm(nightlyPaths(inventory, demo.lab.inventory).state, { recursive: true, force: true }).catch(() => undefined);
   });
 
   test('nothing changed upstream: nothing built, nothing sent, the report says "no change"', async () => {
@@ -112,11 +103,11 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
     // machine's network; armlab is installed there as on a spare Pi: this checkout, run by the shell's node.
     // The checkout is bound in too: systemd-nspawn mounts a fresh /tmp, where a clean clone may live.
     const checkout = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
-    const spare = await bootSystemdHost(join(work, 'spare'), `armlab-${lab.name}-spare`, [work, lab.dir, cacheRoot(), checkout]);
+    const spare = await bootSystemdHost(join(demo.work, 'spare'), `armlab-${demo.lab.name}-spare`, [demo.work, demo.lab.dir, cacheRoot(), checkout]);
     try {
-      const shellEnv = { ARMLAB_IMAGES_CACHE: join(work, 'cache'), ARMLAB_DEBIAN_MIRROR: debian.url, ...(process.env.ARMLAB_CACHE ? { ARMLAB_CACHE: process.env.ARMLAB_CACHE } : {}) };
-      const cli = (...args: string[]) => spare.run(['node', '--import', 'tsx', 'tasks/cli.ts', ...args, '--inventory', lab.inventory], { env: shellEnv, cwd: checkout, timeoutMs: 120_000 });
-      const base = unitBase((await loadInventory(lab.inventory)).cluster);
+      const shellEnv = { ARMLAB_IMAGES_CACHE: join(demo.work, 'cache'), ARMLAB_DEBIAN_MIRROR: debian.url, ...(process.env.ARMLAB_CACHE ? { ARMLAB_CACHE: process.env.ARMLAB_CACHE } : {}) };
+      const cli = (...args: string[]) => spare.run(['node', '--import', 'tsx', 'tasks/cli.ts', ...args, '--inventory', demo.lab.inventory], { env: shellEnv, cwd: checkout, timeoutMs: 120_000 });
+      const base = unitBase((await loadInventory(demo.lab.inventory)).cluster);
       const installed = await cli('nightly:install');
       assert.equal(installed.code, 0, installed.stdout + installed.stderr);
       assert.match(installed.stdout, new RegExp(`^changed: wrote /etc/systemd/system/${base}\\.service, /etc/systemd/system/${base}\\.timer; ${base}\\.timer enabled and started$`, 'm'));
@@ -250,9 +241,9 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
 
   test('images:rollback puts the previous build back on every node and rolls its DaemonSet', async () => {
     const kept = (await lock()).history!.meshnet!;
-    const r = await armlab(['images:rollback', '--inventory', lab.inventory, '--image', 'meshnet', '--rollout-timeout', '240'], { timeoutMs: 900_000, env: env() });
+    const r = await armlab(['images:rollback', '--inventory', demo.lab.inventory, '--image', 'meshnet', '--rollout-timeout', '240'], { timeoutMs: 900_000, env: env() });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const back = JSON.parse(await readFile(join(work, 'night.rollback.json'), 'utf8')) as NightlyReport;
+    const back = JSON.parse(await readFile(join(demo.work, 'night.rollback.json'), 'utf8')) as NightlyReport;
     valid(back);
     assert.equal(image(back, 'meshnet').build, kept[1]!.build);
     assert.deepEqual(back.nodes.map((n) => [n.name, n.rolledBack]), NODES.map((n) => [n, [MESHNET]]));
@@ -263,7 +254,7 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
   });
 
   test('a nightly while another holds the lock exits 3 naming it; once that one is gone, its lock is taken over', async () => {
-    const paths = nightlyPaths(await loadInventory(lab.inventory), lab.inventory);
+    const paths = nightlyPaths(await loadInventory(demo.lab.inventory), demo.lab.inventory);
     const holder = spawn('sleep', ['600'], { stdio: 'ignore' });
     try {
       const start = await waitFor('the holder to start', async () => processStart(holder.pid!), 10_000);
@@ -278,9 +269,8 @@ describe('nightly on the demo lab (k3s stand-in, fixture upstreams as git reposi
     const taker = await nightly('--check');
     assert.equal(taker.code, 0, taker.stdout + taker.stderr);
     assert.match(taker.stdout, new RegExp(`took over the stale lock of PID ${holder.pid} `));
-    const check = JSON.parse(await readFile(join(work, 'night.check.json'), 'utf8')) as NightlyReport;
+    const check = JSON.parse(await readFile(join(demo.work, 'night.check.json'), 'utf8')) as NightlyReport;
     valid(check);
     assert.equal(check.tookOverLockFrom?.pid, holder.pid);
   });
-});
-
+}
