@@ -12,6 +12,7 @@ import { debianMirror } from '../lab/golden.ts';
 import { privateAptState } from './apt-private.ts';
 import { debFact } from './facts.ts';
 import { sourcesCacheDir } from './lock.ts';
+import { slimRootfs } from './slim.ts';
 
 const hash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
 
@@ -31,7 +32,8 @@ export async function debootstrapSource(suite: string, packages: string[], arch:
   const mirror = await debianMirror();
   // Not the mirror: the identity names the package versions, whichever mirror served them (a
   // proxy or a local copy of Debian's gives the same rootfs, and the same input hashes).
-  const key = `debootstrap:${arch}:${suite}:${[...packages].sort().join(',')}`;
+  // "slim": made by slimRootfs (an older cache entry without it is another input).
+  const key = `debootstrap:slim:${arch}:${suite}:${[...packages].sort().join(',')}`;
   const dir = join(sourcesCacheDir(), `debootstrap-${hash(key)}`);
   const rootfs = join(dir, 'rootfs');
   const tar = join(dir, 'rootfs.tar');
@@ -49,6 +51,7 @@ export async function debootstrapSource(suite: string, packages: string[], arch:
   await run`debootstrap --arch=${arch} --variant=minbase ${include} ${suite} ${rootfs} ${mirror}`;
   // An image needs no package cache or apt lists; the machine-id is per container.
   await run`sh -c ${`rm -rf ${rootfs}/var/cache/apt/archives/*.deb ${rootfs}/var/lib/apt/lists/* && : > ${rootfs}/etc/machine-id`}`;
+  await slimRootfs(rootfs);
   await run`tar -C ${rootfs} --numeric-owner -cf ${`${tar}.part`} .`;
   await rename(`${tar}.part`, tar);
   await writeFile(join(dir, 'complete'), `${new Date().toISOString()}\n`);

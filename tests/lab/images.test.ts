@@ -85,6 +85,14 @@ describe('images:build (real Docker Engine, BuildKit, armv7 emulation)', { timeo
     assert.deepEqual(out.split('\n').filter((l) => !l.startsWith('WARNING')), ['zebra version 8.4.4', 'vtysh-ok', 'armv7l']);
   });
 
+  test("frr's packages were installed by dpkg through the slim base's filter: their copyright files, no docs or manual pages", async () => {
+    const out = await run`docker -H ${engine.host} run --rm --network none armlab/frr:8.4.4-1 sh -c ${'ls /usr/share/doc/frr; find /usr/share/man /usr/share/locale -type f ! -name locale.alias | wc -l; dpkg -L frr | grep -c "^/usr/share/man/"'}`;
+    // dpkg still lists the manual pages it was told not to write.
+    const [doc, count, listed] = out.split('\n').filter((l) => !l.startsWith('WARNING'));
+    assert.deepEqual([doc, count], ['copyright', '0']);
+    assert.ok(Number(listed) > 0, 'frr ships manual pages, which the filter kept out');
+  });
+
   test('second build: everything skipped, nothing rebuilt', async () => {
     const before = await lock();
     const r = await build(['--images', 'base,frr,tool']);
