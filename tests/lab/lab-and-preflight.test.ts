@@ -67,6 +67,8 @@ describe('emulated Pi lab + preflight', { timeout: 900_000 }, () => {
       await c1.run(sh`echo only-on-pi1 > /var/lib/rancher/marker`);
       assert.equal((await c2.run(sh`test -e /var/lib/rancher/marker && echo yes || echo no`)).stdout.trim(), 'no');
       assert.notEqual((await c1.run(sh`stat -f -c %T /var/lib/rancher`)).stdout.trim(), 'overlayfs');
+      // With the host's real sshd: the cipher a Pi decrypts fastest, not the AES-GCM ssh2 prefers on this machine.
+      assert.equal(c1.cipher, 'chacha20-poly1305@openssh.com');
     } finally {
       for (const c of [c1, c2, c4]) c.close();
     }
