@@ -53,6 +53,7 @@ const STEP_OPTIONS: Record<string, string[]> = {
   'patches-dir': ['images:build'],
   'docker-host': ['images:build'],
   'source-mirror': ['images:build'],
+  jobs: ['images:build'],
 };
 
 /** Step options that may be given more than once. */

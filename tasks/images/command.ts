@@ -1,10 +1,12 @@
 /** images:build [--images a,b] [--docker-host URL] [--inventory FILE]: build, verify, export, lock. */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseCommon } from '../core/args.ts';
 import { requireCommands } from '../core/local.ts';
 import { noteChange } from '../core/changes.ts';
 import { ProblemsError, reasonOf, RefusalError, UsageError } from '../core/errors.ts';
 import { renderTable } from '../core/table.ts';
+import { runInDependencyOrder } from '../core/schedule.ts';
 import type Docker from 'dockerode';
 import { loadInventory } from '../inventory/load.ts';
 import type { Inventory } from '../inventory/types.ts';
@@ -18,12 +20,16 @@ import { prepareAll } from './prepare.ts';
 import { parseMirrorFlags, type SourceMirror } from './source-mirror.ts';
 import { buildOrder, crossRecipeProblems, dependenciesOf, listRecipes, loadRecipe, type Recipe } from './recipe.ts';
 
+/** Builds at once by default: one per core, at most 4 (each emulated build also wants memory and disk). */
+const DEFAULT_JOBS = Math.min(availableParallelism(), 4);
+
 const EXTRA = {
   images: { type: 'string' },
   'docker-host': { type: 'string' },
   'images-dir': { type: 'string' },
   'patches-dir': { type: 'string' },
   'source-mirror': { type: 'string', multiple: true },
+  jobs: { type: 'string' },
 } as const;
 
 /** The named recipes plus every base and stage image they need, in build order. */
@@ -91,6 +97,8 @@ export async function imagesBuildCommand(argv: string[]): Promise<number> {
   const { common, values } = parseCommon(argv, EXTRA);
   const inventory = common.inventory ? await loadInventory(common.inventory) : null;
   const names = typeof values.images === 'string' ? values.images.split(',').map((s) => s.trim()).filter(Boolean) : null;
+  const jobs = values.jobs === undefined ? DEFAULT_JOBS : Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs: got "${values.jobs}", expected a whole number of builds at once, 1 or more (default ${DEFAULT_JOBS})`);
   const ordered = selectRecipes(await loadAllRecipes(values, inventory), names);
 
   // One writer of the images cache at a time: a nightly or rollback writing the same lock, archives and
@@ -103,30 +111,31 @@ export async function imagesBuildCommand(argv: string[]): Promise<number> {
     const { engine, engineName, version } = await chooseEngine(values, inventory);
     log(`engine: ${engineName}, Docker ${version.Version} on ${version.Arch}`);
     if (ordered.some((r) => r.source?.git)) await requireCommands({ git: 'git' }, 'images:build (recipes with git sources)');
-    return await buildAll(ordered, engine, enginePlatformOf(version.Arch), sourceMirrors, { check: common.check, verbose: common.verbose, log });
+    return await buildAll(ordered, engine, enginePlatformOf(version.Arch), sourceMirrors, { check: common.check, verbose: common.verbose, jobs, log });
   } finally {
     await cacheLock.release();
   }
 }
 
-async function buildAll(ordered: Recipe[], engine: Docker, buildPlatform: ReturnType<typeof enginePlatformOf>, sourceMirrors: SourceMirror[], opts: { check: boolean; verbose: boolean; log: (m: string) => void }): Promise<number> {
+async function buildAll(ordered: Recipe[], engine: Docker, buildPlatform: ReturnType<typeof enginePlatformOf>, sourceMirrors: SourceMirror[], opts: { check: boolean; verbose: boolean; jobs: number; log: (m: string) => void }): Promise<number> {
   // Every source fetched and every patch applied before the first build.
   const prepared = await prepareAll(ordered, { buildArch: buildPlatform.debianArch, log: opts.log, sourceMirrors }).catch((err) => {
     process.stdout.write(`images:build: nothing built: ${reasonOf(err)}\n`);
     return null;
   });
   if (!prepared) return 1;
-  const results: ImageResult[] = [];
   const lock = await readLock();
-  for (const recipe of ordered) {
-    const p = prepared.get(recipe.name)!;
+  // Independent images build side by side: most of a cold build is one emulated dpkg or compiler
+  // at a time (k8s-topo's Python packages alone take minutes), so a second build uses the other core.
+  const settled = await runInDependencyOrder(ordered, { key: (r) => r.name, after: (r) => [r.base ?? '', ...(r.stages ?? [])], limit: opts.jobs }, async (recipe) => {
     try {
-      results.push(await buildOne(engine, p, lock, { ...opts, buildPlatform }));
+      return await buildOne(engine, prepared.get(recipe.name)!, lock, { ...opts, buildPlatform });
     } catch (err) {
-      results.push({ name: recipe.name, image: recipe.image, status: 'failed', reason: (err as Error).message.split('\n')[0] ?? '' });
       if (opts.verbose) process.stdout.write(`${(err as Error).message}\n`);
+      return { name: recipe.name, image: recipe.image, status: 'failed', reason: (err as Error).message.split('\n')[0] ?? '' } satisfies ImageResult;
     }
-  }
+  });
+  const results = settled.map((s) => (s.status === 'fulfilled' ? s.value : { name: '?', image: '?', status: 'failed' as const, reason: String(s.reason) }));
   for (const r of results) if (r.status === 'built') noteChange(`built ${r.image}`);
   process.stdout.write(`\n${renderTable(['IMAGE', 'RESULT', 'REASON'], results.map((r) => [r.image, r.status, r.reason]))}\n`);
   const failed = results.filter((r) => r.status === 'failed');

@@ -59,7 +59,16 @@ export async function readLock(file = lockPath()): Promise<LockFile> {
   return text ? (JSON.parse(text) as LockFile) : { version: 1, images: {} };
 }
 
-export async function writeLock(lock: LockFile, file = lockPath()): Promise<void> {
+/** Writes of each lock file in flight: images built side by side record themselves one write at a time. */
+const lockWrites = new Map<string, Promise<void>>();
+
+export function writeLock(lock: LockFile, file = lockPath()): Promise<void> {
+  const write = (lockWrites.get(file) ?? Promise.resolve()).catch(() => undefined).then(() => writeLockNow(lock, file));
+  lockWrites.set(file, write);
+  return write;
+}
+
+async function writeLockNow(lock: LockFile, file: string): Promise<void> {
   const byName = <T>(r: Record<string, T>) => Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b)));
   const sorted: LockFile = {
     version: 1,

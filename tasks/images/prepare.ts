@@ -50,6 +50,28 @@ async function linkOrCopy(from: string, to: string): Promise<void> {
   await link(from, to).catch(() => copyFile(from, to));
 }
 
+/** A debootstrap recipe's rootfs (cached by its inputs: a second call finds it made). */
+async function debootstrapOf(recipe: Recipe, opts: PrepareOptions): Promise<{ arch: string; rootfs: RootfsSource }> {
+  const spec = recipe.source!.debootstrap!;
+  const arch = recipe.target === 'build-machine' ? opts.buildArch : 'armhf';
+  const expect = opts.debianExpect?.get(recipe.name)?.debootstrap;
+  return { arch, rootfs: await debootstrapSource(spec.suite ?? 'bookworm', spec.packages ?? [], arch, opts.log, expect ? { expect } : {}) };
+}
+
+/**
+ * The rootfs of every debootstrap recipe at once, before the rest: each takes minutes (armhf's second
+ * stage runs emulated), and none needs another. One per distinct rootfs; all settle before an error is thrown.
+ */
+async function debootstrapAll(ordered: Recipe[], opts: PrepareOptions): Promise<void> {
+  const distinct = new Map<string, Recipe>();
+  for (const r of ordered) {
+    const spec = r.source?.debootstrap;
+    if (spec) distinct.set(JSON.stringify([r.target === 'build-machine', spec.suite, [...(spec.packages ?? [])].sort(), opts.debianExpect?.get(r.name)?.debootstrap]), r);
+  }
+  const failed = (await Promise.allSettled([...distinct.values()].map((r) => debootstrapOf(r, opts)))).find((s) => s.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 async function prepareOne(recipe: Recipe, prepared: Map<string, Prepared>, opts: PrepareOptions): Promise<Prepared> {
   const contextDir = join(imagesCacheDir(), 'contexts', recipe.name);
   await rm(contextDir, { recursive: true, force: true });
@@ -62,9 +84,7 @@ async function prepareOne(recipe: Recipe, prepared: Map<string, Prepared>, opts:
   const entry: Prepared = { recipe, contextDir, sourceIdentity: 'none', patchesDigest: await patchDigest(recipe.patches), facts: [] };
   const identities: string[] = [];
   if (source.debootstrap) {
-    const arch = recipe.target === 'build-machine' ? opts.buildArch : 'armhf';
-    const expect = opts.debianExpect?.get(recipe.name)?.debootstrap;
-    const rootfs = await debootstrapSource(source.debootstrap.suite ?? 'bookworm', source.debootstrap.packages ?? [], arch, opts.log, expect ? { expect } : {});
+    const { arch, rootfs } = await debootstrapOf(recipe, opts);
     await linkOrCopy(rootfs.tar, join(contextDir, 'rootfs.tar'));
     identities.push(rootfs.identity);
     entry.rootfs = rootfs;
@@ -131,6 +151,7 @@ export async function prepareEach(ordered: Recipe[], opts: PrepareOptions): Prom
 }
 
 export async function prepareAll(ordered: Recipe[], opts: PrepareOptions): Promise<Map<string, Prepared>> {
+  await debootstrapAll(ordered, opts);
   const prepared = new Map<string, Prepared>();
   for (const recipe of ordered) prepared.set(recipe.name, await prepareOne(recipe, prepared, opts));
   return prepared;
