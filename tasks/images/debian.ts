@@ -12,7 +12,7 @@ import { debianMirror } from '../lab/golden.ts';
 import { privateAptState } from './apt-private.ts';
 import { debFact } from './facts.ts';
 import { sourcesCacheDir } from './lock.ts';
-import { slimRootfs } from './slim.ts';
+import { renderSlimDpkgConfig, slimRootfs } from './slim.ts';
 
 const hash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
 
@@ -32,8 +32,8 @@ export async function debootstrapSource(suite: string, packages: string[], arch:
   const mirror = await debianMirror();
   // Not the mirror: the identity names the package versions, whichever mirror served them (a
   // proxy or a local copy of Debian's gives the same rootfs, and the same input hashes).
-  // "slim": made by slimRootfs (an older cache entry without it is another input).
-  const key = `debootstrap:slim:${arch}:${suite}:${[...packages].sort().join(',')}`;
+  // Slimmed by slimRootfs: its filter is part of what the rootfs is.
+  const key = `debootstrap:slim-${hash(renderSlimDpkgConfig())}:${arch}:${suite}:${[...packages].sort().join(',')}`;
   const dir = join(sourcesCacheDir(), `debootstrap-${hash(key)}`);
   const rootfs = join(dir, 'rootfs');
   const tar = join(dir, 'rootfs.tar');

@@ -66,7 +66,9 @@ async function debootstrapAll(ordered: Recipe[], opts: PrepareOptions): Promise<
   const distinct = new Map<string, Recipe>();
   for (const r of ordered) {
     const spec = r.source?.debootstrap;
-    if (spec) distinct.set(JSON.stringify([r.target === 'build-machine', spec.suite, [...(spec.packages ?? [])].sort(), opts.debianExpect?.get(r.name)?.debootstrap]), r);
+    // As debootstrapSource names its folder: two recipes with the same rootfs must not make it at once.
+    const arch = r.target === 'build-machine' ? opts.buildArch : 'armhf';
+    if (spec) distinct.set(JSON.stringify([arch, spec.suite ?? 'bookworm', [...(spec.packages ?? [])].sort()]), r);
   }
   const failed = (await Promise.allSettled([...distinct.values()].map((r) => debootstrapOf(r, opts)))).find((s) => s.status === 'rejected');
   if (failed) throw failed.reason;

@@ -11,7 +11,7 @@ import { startDemoLab, stopDemoLab, type DemoLab } from './readme-demo/lab.ts';
 import { nightlyTests } from './readme-demo/nightly.ts';
 import { readmeBootstrapTests, readmeEndTests } from './readme-demo/readme.ts';
 
-describe("the demo lab (3 armhf hosts, k3s stand-in release, fixture upstreams, the lab's own engine)", { timeout: 3_600_000 }, () => {
+describe("the demo lab (3 armhf hosts, k3s stand-in release, fixture upstreams, the lab's own engine)", { timeout: 7_200_000 }, () => {
   const demo = {} as DemoLab;
   before(() => startDemoLab(demo));
   after(() => stopDemoLab(demo));

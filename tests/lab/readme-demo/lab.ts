@@ -19,6 +19,8 @@ export interface DemoLab {
   work: string;
   /** Whether the images cache started from the image test's build. */
   seeded: boolean;
+  /** Set by the README's first bootstrap once it passed: the nightly's tests need a bootstrapped lab. */
+  bootstrapped?: boolean;
 }
 
 export async function startDemoLab(demo: Partial<DemoLab>): Promise<void> {

@@ -34,7 +34,7 @@ const TOPO = 'armlab/k8s-topo:db9411e-1';
 const MESHNET = 'armlab/meshnet:kne-577a223-1';
 const UPSTREAM = { meshnet: 'https://github.com/openconfig/kne.git', 'k8s-topo': 'https://github.com/networkop/k8s-topo.git' };
 type Upstream = keyof typeof UPSTREAM;
-const validate = new Ajv2020({ strict: true }).compile(JSON.parse(await readFile(new URL('../../templates/nightly/report.schema.json', import.meta.url), 'utf8')));
+const validate = new Ajv2020({ strict: true }).compile(JSON.parse(await readFile(new URL('../../../templates/nightly/report.schema.json', import.meta.url), 'utf8')));
 
 export function nightlyTests(demo: DemoLab): void {
   let debian: FrozenMirror;
@@ -57,6 +57,8 @@ export function nightlyTests(demo: DemoLab): void {
   };
 
   before(async () => {
+    // Else each night below would wait out its own timeouts on a lab with no cluster, hiding the first failure.
+    if (!demo.bootstrapped) throw new Error("the README's bootstrap of the demo lab did not pass: the nightly's tests need a bootstrapped lab");
     debian = await startFrozenDebianMirror();
     const inventory = demo.lab.inventory;
     // The inventory names where the report and metrics go, as a site would for node_exporter.
@@ -102,7 +104,7 @@ export function nightlyTests(demo: DemoLab): void {
     // This machine's Debian booted by systemd-nspawn (tests/helpers/systemd-host.ts), sharing the lab's folders and this
     // machine's network; armlab is installed there as on a spare Pi: this checkout, run by the shell's node.
     // The checkout is bound in too: systemd-nspawn mounts a fresh /tmp, where a clean clone may live.
-    const checkout = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+    const checkout = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
     const spare = await bootSystemdHost(join(demo.work, 'spare'), `armlab-${demo.lab.name}-spare`, [demo.work, demo.lab.dir, cacheRoot(), checkout]);
     try {
       const shellEnv = { ARMLAB_IMAGES_CACHE: join(demo.work, 'cache'), ARMLAB_DEBIAN_MIRROR: debian.url, ...(process.env.ARMLAB_CACHE ? { ARMLAB_CACHE: process.env.ARMLAB_CACHE } : {}) };

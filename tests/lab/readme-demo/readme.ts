@@ -57,6 +57,7 @@ export function readmeBootstrapTests(demo: DemoLab): void {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     t.diagnostic(r.stdout.slice(r.stdout.lastIndexOf('STEP')).trim());
     assert.match(r.stdout, /^bootstrap: ok$/m);
+    demo.bootstrapped = true;
     // preflight only reads; images:build finds the seeded images unchanged (same input hashes), else builds them.
     const unchanged = demo.seeded ? ['preflight', 'images:build'] : ['preflight'];
     for (const step of unchanged) assert.match(stepRow(r.stdout, step), /\s+ok\s+[\d.]+\s+changed nothing$/, step);
