@@ -36,3 +36,13 @@ export async function runInDependencyOrder<T, R>(items: T[], opts: ScheduleOptio
   });
   return Promise.allSettled(runs);
 }
+
+/** Work queued per key: each call starts once the earlier calls with its key have settled (one writer of a file or folder at a time). */
+export function queuePerKey(): <R>(key: string, work: () => Promise<R>) => Promise<R> {
+  const tails = new Map<string, Promise<unknown>>();
+  return (key, work) => {
+    const run = (tails.get(key) ?? Promise.resolve()).catch(() => undefined).then(work);
+    tails.set(key, run);
+    return run;
+  };
+}

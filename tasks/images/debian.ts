@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../core/local.ts';
+import { queuePerKey } from '../core/schedule.ts';
 import { debianMirror } from '../lab/golden.ts';
 import { privateAptState } from './apt-private.ts';
 import { debFact } from './facts.ts';
@@ -29,12 +30,19 @@ export interface RootfsSource {
  * images, the build machine's own architecture for toolchain images.
  */
 export async function debootstrapSource(suite: string, packages: string[], arch: string, log: (m: string) => void, opts: FreshnessOptions = {}): Promise<RootfsSource> {
-  const mirror = await debianMirror();
   // Not the mirror: the identity names the package versions, whichever mirror served them (a
   // proxy or a local copy of Debian's gives the same rootfs, and the same input hashes).
   // Slimmed by slimRootfs: its filter is part of what the rootfs is.
   const key = `debootstrap:slim-${hash(renderSlimDpkgConfig())}:${arch}:${suite}:${[...packages].sort().join(',')}`;
   const dir = join(sourcesCacheDir(), `debootstrap-${hash(key)}`);
+  // Recipes prepared at once may want the same rootfs: the second finds it made.
+  return rootfsMaking(dir, () => cachedOrNewRootfs(key, dir, suite, packages, arch, log, opts));
+}
+
+const rootfsMaking = queuePerKey();
+
+async function cachedOrNewRootfs(key: string, dir: string, suite: string, packages: string[], arch: string, log: (m: string) => void, opts: FreshnessOptions): Promise<RootfsSource> {
+  const mirror = await debianMirror();
   const rootfs = join(dir, 'rootfs');
   const tar = join(dir, 'rootfs.tar');
   // The identity names the package versions too: a rootfs made again from a newer index is another input.

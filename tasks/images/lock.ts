@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWrite } from '../core/atomic-write.ts';
+import { queuePerKey } from '../core/schedule.ts';
 import { cacheRoot } from '../lab/golden.ts';
 import type { ResolvedInputs } from './facts.ts';
 
@@ -59,13 +60,11 @@ export async function readLock(file = lockPath()): Promise<LockFile> {
   return text ? (JSON.parse(text) as LockFile) : { version: 1, images: {} };
 }
 
-/** Writes of each lock file in flight: images built side by side record themselves one write at a time. */
-const lockWrites = new Map<string, Promise<void>>();
+/** Images built side by side record themselves one write at a time (atomicWrite's temp name is per process). */
+const lockWrites = queuePerKey();
 
 export function writeLock(lock: LockFile, file = lockPath()): Promise<void> {
-  const write = (lockWrites.get(file) ?? Promise.resolve()).catch(() => undefined).then(() => writeLockNow(lock, file));
-  lockWrites.set(file, write);
-  return write;
+  return lockWrites(file, () => writeLockNow(lock, file));
 }
 
 async function writeLockNow(lock: LockFile, file: string): Promise<void> {

@@ -60,17 +60,11 @@ async function debootstrapOf(recipe: Recipe, opts: PrepareOptions): Promise<{ ar
 
 /**
  * The rootfs of every debootstrap recipe at once, before the rest: each takes minutes (armhf's second
- * stage runs emulated), and none needs another. One per distinct rootfs; all settle before an error is thrown.
+ * stage runs emulated), and none needs another. All settle before an error is thrown.
  */
 async function debootstrapAll(ordered: Recipe[], opts: PrepareOptions): Promise<void> {
-  const distinct = new Map<string, Recipe>();
-  for (const r of ordered) {
-    const spec = r.source?.debootstrap;
-    // As debootstrapSource names its folder: two recipes with the same rootfs must not make it at once.
-    const arch = r.target === 'build-machine' ? opts.buildArch : 'armhf';
-    if (spec) distinct.set(JSON.stringify([arch, spec.suite ?? 'bookworm', [...(spec.packages ?? [])].sort()]), r);
-  }
-  const failed = (await Promise.allSettled([...distinct.values()].map((r) => debootstrapOf(r, opts)))).find((s) => s.status === 'rejected');
+  const made = await Promise.allSettled(ordered.filter((r) => r.source?.debootstrap).map((r) => debootstrapOf(r, opts)));
+  const failed = made.find((s) => s.status === 'rejected');
   if (failed) throw failed.reason;
 }
 

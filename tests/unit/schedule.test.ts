@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runInDependencyOrder } from '../../tasks/core/schedule.ts';
+import { queuePerKey, runInDependencyOrder } from '../../tasks/core/schedule.ts';
 
 // The shipped recipes' shape: base under most, golang a stage of meshnet.
 const items = [
@@ -42,4 +42,21 @@ test('runInDependencyOrder: a failed item is settled for those after it, which s
   assert.deepEqual(order, items.map((i) => i.name));
   assert.equal(results[0]!.status, 'rejected');
   assert.deepEqual(results.slice(1).map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+});
+
+test('queuePerKey: calls with one key run one after another, even after a failure; other keys do not wait', async () => {
+  const queue = queuePerKey();
+  const events: string[] = [];
+  const step = (name: string, fail = false) => async () => {
+    events.push(`start ${name}`);
+    await new Promise((r) => setImmediate(r));
+    events.push(`end ${name}`);
+    if (fail) throw new Error(name);
+    return name;
+  };
+  const runs = [queue('a', step('a1', true)), queue('a', step('a2')), queue('b', step('b1'))];
+  const settled = await Promise.allSettled(runs);
+  assert.deepEqual(settled.map((s) => s.status), ['rejected', 'fulfilled', 'fulfilled']);
+  assert.ok(events.indexOf('end a1') < events.indexOf('start a2'), events.join(', '));
+  assert.ok(events.indexOf('start b1') < events.indexOf('end a1'), 'b did not wait for a');
 });
