@@ -192,10 +192,11 @@ kubelet_sync() {
   done
 }
 
-# A pod's status as the kubelet reports it: namespace, name, owner, hash, phase, ready,
-# restarts, reason, message and log (the last two encoded).
+# A pod's status as the kubelet reports it, into POD_BODY: namespace, name, owner, hash,
+# phase, ready, restarts, reason, message and log (the last two encoded). Into a variable,
+# not printed: a command substitution forks the kubelet, on its hot path, under qemu.
 pod_status_body() {
-  printf 'namespace=%s&name=%s&node=%s&owner=%s&hash=%s&phase=%s&ready=%s&restarts=%s&reason=%s&message=%s&log=%s' \
+  printf -v POD_BODY 'namespace=%s&name=%s&node=%s&owner=%s&hash=%s&phase=%s&ready=%s&restarts=%s&reason=%s&message=%s&log=%s' \
     "$1" "$2" "$NODE" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10}"
 }
 
@@ -209,7 +210,8 @@ send_when_changed() {
 
 # A pod just created from a changed workload: Pending, of the new spec, no process yet.
 report_new_pod() {
-  send_when_changed "${1}_$2" "$(pod_status_body "$1" "$2" "$3" "$4" Pending false 0 '' '' '')"
+  pod_status_body "$1" "$2" "$3" "$4" Pending false 0 '' '' ''
+  send_when_changed "${1}_$2" "$POD_BODY"
 }
 
 report_pod() {
@@ -239,7 +241,8 @@ report_pod() {
   fi
   local restarts=0
   [ -f "$d/restarts" ] && restarts=$(<"$d/restarts")
-  send_when_changed "$key" "$(pod_status_body "$ns" "$pod" "$(<"$d/owner")" "$(<"$d/hash")" "$phase" "$ready" "$restarts" "$reason" "$message" "$log")"
+  pod_status_body "$ns" "$pod" "$(<"$d/owner")" "$(<"$d/hash")" "$phase" "$ready" "$restarts" "$reason" "$message" "$log"
+  send_when_changed "$key" "$POD_BODY"
 }
 
 report_gone() {
