@@ -153,6 +153,21 @@ describe('upstream recipes from fixtures (real Docker Engine, BuildKit, cross-co
     ]);
   });
 
+  test('k8s-topo: the Python modules were byte-compiled once after the install; Python finds every .pyc fresh; py3compile is back', async () => {
+    // compileall says "Compiling ..." for each module whose .pyc is missing or stale (by Python's own check).
+    const script = [
+      'python3 -m compileall /usr/lib/python3/dist-packages /usr/share/python3 /usr/lib/python3.11 | grep -c ^Compiling || true',
+      'ls /usr/lib/python3/dist-packages/kubernetes/client/models/__pycache__ | grep -c "cpython-311.pyc$"',
+      'dpkg-divert --list | grep -c py3compile || true',
+      'head -n1 /usr/bin/py3compile',
+    ].join('; ');
+    const [stale, models, diversions, shebang] = (await docker(['run', '--rm', '--network', 'none', TOPO, 'sh', '-c', script])).split('\n').filter((l) => !l.startsWith('WARNING'));
+    assert.equal(stale, '0', 'no module left to compile');
+    assert.ok(Number(models) > 500, `kubernetes' models compiled (${models})`);
+    assert.equal(diversions, '0', 'the diversion is gone');
+    assert.equal(shebang, '#! /usr/bin/python3', 'the real py3compile, not the stand-in');
+  });
+
   test('init-wait: waits until the pod has its interfaces, under dash (the patch replaced bash-only let)', async () => {
     // No network: only lo, so waiting for 1 interface would never end; 0 returns at once.
     const out = await docker(['run', '--rm', '--network', 'none', INIT_WAIT, '0', '0']);
