@@ -4,9 +4,9 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { renderSlimDpkgConfig, slimRootfs, SLIM_DPKG_CONFIG } from '../../tasks/images/slim.ts';
+import { renderSlimDpkgConfig, slimRootfs, SLIM_DPKG_CONFIG, UNSAFE_IO_CONFIG, UNSAFE_IO_TEXT } from '../../tasks/images/slim.ts';
 
-test('slimRootfs removes docs, manual pages and translations, keeps copyright files and locale.alias, and writes the dpkg filter', async () => {
+test('slimRootfs removes docs, manual pages and translations, keeps copyright files and locale.alias, and writes the dpkg filter and the unsafe-io setting', async () => {
   const root = await mkdtemp(join(tmpdir(), 'armlab-slim-'));
   try {
     const files = ['usr/share/doc/dpkg/copyright', 'usr/share/doc/dpkg/changelog.Debian.gz', 'usr/share/doc/dpkg/examples/a.conf',
@@ -24,6 +24,8 @@ test('slimRootfs removes docs, manual pages and translations, keeps copyright fi
     // The folders themselves stay: dpkg expects them, and a later package may put a kept file there.
     assert.ok(existsSync(join(root, 'usr/share/man')));
     assert.equal(await readFile(join(root, SLIM_DPKG_CONFIG), 'utf8'), renderSlimDpkgConfig());
+    assert.match(await readFile(join(root, UNSAFE_IO_CONFIG), 'utf8'), /^force-unsafe-io$/m);
+    assert.equal(await readFile(join(root, UNSAFE_IO_CONFIG), 'utf8'), UNSAFE_IO_TEXT);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
