@@ -15,8 +15,11 @@ import type { Userland } from './plan.ts';
 
 const SUITE = 'bookworm';
 // systemd because a Pi boots it (and k3s's install.sh insists on an init system);
-// busybox gives the k3s stand-in its small HTTP server.
-const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'sudo', 'iproute2', 'procps', 'ca-certificates', 'kmod', 'iptables', 'busybox'];
+// busybox gives the k3s stand-in its small HTTP server. Not ca-certificates, which Pi OS
+// has: nothing armlab does on a node reads the system's CA store (k3s's artefacts are
+// fetched on the control machine and uploaded), and its postinst and trigger, one
+// openssl and sed per certificate under emulation, were over a minute of a cold lab:up.
+const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'sudo', 'iproute2', 'procps', 'kmod', 'iptables', 'busybox'];
 /** Bump when the setup below changes, so caches rebuild. */
 const RECIPE_VERSION = 2;
 
