@@ -13,7 +13,7 @@ import { debianMirror } from '../lab/golden.ts';
 import { privateAptState } from './apt-private.ts';
 import { debFact } from './facts.ts';
 import { sourcesCacheDir } from './lock.ts';
-import { renderSlimDpkgConfig, slimRootfs, UNSAFE_IO_TEXT } from './slim.ts';
+import { slimIdentity, slimRootfs } from './slim.ts';
 
 const hash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16);
 
@@ -32,8 +32,8 @@ export interface RootfsSource {
 export async function debootstrapSource(suite: string, packages: string[], arch: string, log: (m: string) => void, opts: FreshnessOptions = {}): Promise<RootfsSource> {
   // Not the mirror: the identity names the package versions, whichever mirror served them (a
   // proxy or a local copy of Debian's gives the same rootfs, and the same input hashes).
-  // Slimmed by slimRootfs: its filter and dpkg's unsafe-io setting are part of what the rootfs is.
-  const key = `debootstrap:slim-${hash(renderSlimDpkgConfig() + UNSAFE_IO_TEXT)}:${arch}:${suite}:${[...packages].sort().join(',')}`;
+  // Slimmed by slimRootfs: what it writes is part of what the rootfs is.
+  const key = `debootstrap:slim-${hash(slimIdentity())}:${arch}:${suite}:${[...packages].sort().join(',')}`;
   const dir = join(sourcesCacheDir(), `debootstrap-${hash(key)}`);
   // Recipes prepared at once may want the same rootfs: the second finds it made.
   return rootfsMaking(dir, () => cachedOrNewRootfs(key, dir, suite, packages, arch, log, opts));

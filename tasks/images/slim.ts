@@ -40,6 +40,11 @@ export function renderSlimDpkgConfig(): string {
   ].join('\n');
 }
 
+/** Everything slimRootfs decides (its filter and the unsafe-io setting), for the keys of rootfs caches it slimmed. */
+export function slimIdentity(): string {
+  return renderSlimDpkgConfig() + UNSAFE_IO_TEXT;
+}
+
 /** Remove what the configuration excludes from a rootfs debootstrap made (it unpacks without dpkg's filters), then write it and the unsafe-io setting. */
 export async function slimRootfs(rootfs: string): Promise<void> {
   const keep = SLIM_INCLUDE.flatMap((p, i) => [...(i ? ['-o'] : []), '-path', join(rootfs, p)]);
