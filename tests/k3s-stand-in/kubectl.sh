@@ -33,6 +33,8 @@ store_pod_status() {
     [ "$part" != "$rest" ] || break
     rest=${rest#*&}
   done > "$PODS/.${ns}_$name.tmp"
+  # When it was reported (pod_fresh), without a program to read the file's time.
+  printf 'at=%s\n' "$EPOCHSECONDS" >> "$PODS/.${ns}_$name.tmp"
   mv -f "$PODS/.${ns}_$name.tmp" "$PODS/${ns}_$name"
 }
 
@@ -45,7 +47,11 @@ b64url() { base64 -w0 | tr '+/=' '-_.'; }
 unb64() { tr -- '-_.' '+/=' | base64 -d 2>/dev/null; }
 
 # Pods reported in the last POD_FRESH_SECONDS (a silent node's pods are not counted ready).
-pod_fresh() { [ $(( $(date +%s) - $(stat -c %Y "$1") )) -le "$POD_FRESH_SECONDS" ]; }
+pod_fresh() {
+  local at
+  at=$(pod_field "$1" at)
+  [ $(( EPOCHSECONDS - ${at:-0} )) -le "$POD_FRESH_SECONDS" ]
+}
 
 # Pod files of namespace ns ('any' for all), optionally of one owner Kind/name.
 pod_files() {
@@ -64,19 +70,13 @@ kubectl_get_workload() {
   shift 2
   while [ $# -gt 0 ]; do case "$1" in -n|--namespace) ns=$2; shift 2 ;; *) shift ;; esac; done
   local kindName=DaemonSet; [ "$kind" = deployment ] && kindName=Deployment
-  local spec
-  SPECS_TMP=$(mktemp -d)
-  trap 'rm -rf "$SPECS_TMP"' EXIT
-  manifests_text | flatten_yaml | workload_specs "$SPECS_TMP"
-  spec=$SPECS_TMP/${ns}_$name.spec
-  if [ ! -f "$spec" ] || [ "$(spec_get "$spec" kind)" != "$kindName" ]; then
+  # The object as the deploy controller stored it (store_objects), read with builtins.
+  local meta=$DATA/server/objects/${ns}_$name.meta got='' hash='' selector='' replicas='' annotations=''
+  [ -f "$meta" ] && { read -r got; read -r hash; read -r selector; read -r replicas; read -r annotations; } < "$meta"
+  if [ "$got" != "$kindName" ]; then
     echo "Error from server (NotFound): ${kind}s.apps \"$name\" not found" >&2; exit 1
   fi
-  local hash selector f want=0 ready=0 updated=0 annotations
-  hash=$(sha256sum "$spec" | cut -c1-16)
-  # The workload's own annotations, as the API returns them (armlab reads its spec digest there).
-  annotations=$(awk -F'\t' 'index($1, "metadata.annotations.") == 1 { print substr($1, 22) "\t" $2 }' "$spec" | "$JQ" -cRn '[inputs | split("\t") | {(.[0]): .[1]}] | add // {}')
-  selector=$(spec_get "$spec" 'spec.template.spec.nodeSelector.kubernetes.io/arch')
+  local f want=0 ready=0 updated=0
   for f in $(pod_files "$ns" "$kindName/$name"); do
     [ "$(pod_field "$f" hash)" = "$hash" ] || continue
     updated=$((updated + 1))
@@ -85,11 +85,11 @@ kubectl_get_workload() {
   if [ "$kindName" = DaemonSet ]; then
     for f in "$DATA"/server/nodes/*; do
       [ -f "$f" ] || continue
-      [ -z "$selector" ] || [ "$(sed -n 's/^arch=//p' "$f")" = "$selector" ] && want=$((want + 1))
+      [ -z "$selector" ] || [ "$(pod_field "$f" arch)" = "$selector" ] && want=$((want + 1))
     done
     printf '{"kind":"DaemonSet","metadata":{"name":"%s","namespace":"%s","generation":1,"annotations":%s},"status":{"observedGeneration":1,"desiredNumberScheduled":%d,"currentNumberScheduled":%d,"numberReady":%d,"updatedNumberScheduled":%d}}\n' "$name" "$ns" "$annotations" "$want" "$updated" "$ready" "$updated"
   else
-    want=$(spec_get "$spec" spec.replicas); want=${want:-1}
+    want=${replicas:-1}
     printf '{"kind":"Deployment","metadata":{"name":"%s","namespace":"%s","generation":1,"annotations":%s},"spec":{"replicas":%d},"status":{"observedGeneration":1,"replicas":%d,"updatedReplicas":%d,"readyReplicas":%d}}\n' "$name" "$ns" "$annotations" "$want" "$updated" "$updated" "$ready"
   fi
 }

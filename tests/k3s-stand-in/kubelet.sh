@@ -59,7 +59,7 @@ pod_stop() {
   [ -f "$d/pid" ] && pid=$(<"$d/pid")
   if [ -n "$pid" ]; then
     kill -TERM "$pid" 2>/dev/null || true
-    for i in 1 2 3 4 5 6 7 8 9 10; do pod_alive "$d" || break; sleep 0.5; done
+    for i in 1 2 3 4 5 6 7 8 9 10; do pod_alive "$d" || break; nap 0.5; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$d/pid"
@@ -69,7 +69,8 @@ pod_stop() {
 # Start (or restart) the pod in dir d; prints "REASON<TAB>message" when it cannot.
 pod_start() {
   local d=$1 spec=$2 pod=$3 ns=$4 ref
-  ref=$(normalize_ref "$(spec_get "$spec" spec.template.spec.containers.0.image)")
+  spec_load "$spec"
+  ref=$(normalize_ref "${SPEC[spec.template.spec.containers.0.image]:-}")
   if ! kctr images ls -q "name==$ref" | grep -qxF "$ref"; then
     printf 'ErrImagePull\timage %s is not in containerd (k8s.io) and the stand-in has no registry to pull from' "$ref"
     return 1
@@ -87,7 +88,7 @@ pod_start() {
   TZ=UTC printf '=== %(%Y-%m-%dT%H:%M:%SZ)T started\n' -1 >> "$d/log"
   # --kill-child: the pod's PID namespace dies with the unshare kubelet holds.
   setsid unshare --mount --pid --fork --kill-child --mount-proc="$d/rootfs/proc" \
-    "$SELF" stand-in-pod-exec "$d" >> "$d/log" 2>&1 < /dev/null 9<&- &
+    "$SELF" stand-in-pod-exec "$d" >> "$d/log" 2>&1 < /dev/null 9<&- {NAP_FD}<&- &
   echo $! > "$d/pid"
   rm -f "$d/execd"
 }
@@ -124,8 +125,9 @@ kubelet_parse() {
   KUBELET_WORKLOADS=''
   for spec in "$specs"/*.spec; do
     [ -f "$spec" ] || continue
-    kind=$(spec_get "$spec" kind); name=$(spec_get "$spec" metadata.name); ns=$(spec_get "$spec" metadata.namespace)
-    selector=$(spec_get "$spec" 'spec.template.spec.nodeSelector.kubernetes.io/arch')
+    spec_load "$spec"
+    kind=${SPEC[kind]:-} name=${SPEC[metadata.name]:-} ns=${SPEC[metadata.namespace]:-}
+    selector=${SPEC[spec.template.spec.nodeSelector.kubernetes.io/arch]:-}
     hash=$(sha256sum "$spec"); hash=${hash:0:16}
     KUBELET_WORKLOADS+="$spec"$'\x1f'"$kind"$'\x1f'"$name"$'\x1f'"${ns:-default}"$'\x1f'"$selector"$'\x1f'"$hash"$'\n'
   done
@@ -262,9 +264,10 @@ kubelet_loop() {
   PLATFORM=$(kubelet_platform)
   NODE_IP=$(ip -4 -o addr show scope global | awk '{ sub(/\/.*/, "", $4); print $4; exit }')
   mkdir -p "$KUBELET_RUN/pods"
+  nap 0 # opens the pipe it sleeps on, which pod_start keeps from the pods
   while kill -0 "$parent" 2>/dev/null; do
     kubelet_sync 2>> "$KUBELET_RUN/kubelet.log" || true
-    sleep 2
+    nap 2
   done
 }
 

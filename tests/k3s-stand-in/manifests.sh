@@ -46,27 +46,54 @@ flatten_yaml() {
 DEPLOY_PERIOD_SECONDS=15
 
 apply_manifests() {
-  local f name APPLIED=$DATA/server/applied
+  local f name APPLIED=$DATA/server/applied changed=0
   mkdir -p "$APPLIED"
   for f in "$DATA"/server/manifests/*.yaml; do
     [ -f "$f" ] || continue
     name=${f##*/}
     cmp -s "$f" "$APPLIED/$name" && continue
     cp "$f" "$APPLIED/.$name.tmp" && mv -f "$APPLIED/.$name.tmp" "$APPLIED/$name"
+    changed=1
+  done
+  [ "$changed" = 0 ] && [ -e "$DATA/server/objects" ] || store_objects
+}
+
+# The applied workloads as the API server holds them, parsed once per change rather than
+# at every kubectl call (armlab polls a rollout every 2 s, and parsing takes seconds
+# under qemu): objects/<ns>_<name>.spec as workload_specs writes it, and .meta beside it
+# with kind, spec hash (as the kubelets compute it), arch selector, replicas and
+# annotations (JSON), a line each. objects is a link, replaced whole by a rename.
+store_objects() {
+  local server=$DATA/server dir spec hash annotations old=''
+  dir=$server/.objects.$EPOCHREALTIME
+  [ -L "$server/objects" ] && old=$(readlink "$server/objects")
+  manifests_text | flatten_yaml | workload_specs "$dir"
+  for spec in "$dir"/*.spec; do
+    [ -f "$spec" ] || continue
+    spec_load "$spec"
+    hash=$(sha256sum "$spec"); hash=${hash:0:16}
+    annotations=$(awk -F'\t' 'index($1, "metadata.annotations.") == 1 { print substr($1, 22) "\t" $2 }' "$spec" | "$JQ" -cRn '[inputs | split("\t") | {(.[0]): .[1]}] | add // {}')
+    printf '%s\n' "${SPEC[kind]:-}" "$hash" "${SPEC[spec.template.spec.nodeSelector.kubernetes.io/arch]:-}" "${SPEC[spec.replicas]:-}" "$annotations" > "${spec%.spec}.meta"
+  done
+  ln -sfn "${dir##*/}" "$dir.link"
+  mv -T "$dir.link" "$server/objects"
+  # The set before the last stays one change longer, for a kubectl still reading it.
+  for spec in "$server"/.objects.*; do
+    case "${spec##*/}" in "${dir##*/}"|"$old") ;; *) rm -rf "$spec" ;; esac
   done
 }
 
 deploy_controller_loop() {
   while :; do
     apply_manifests
-    sleep "$DEPLOY_PERIOD_SECONDS"
+    nap "$DEPLOY_PERIOD_SECONDS"
   done
 }
 
 # kubectl delete -f FILE: the objects of a manifest (by its file name) are deleted from the cluster.
 kubectl_delete_file() {
   local name=${1##*/} APPLIED=$DATA/server/applied
-  if [ -f "$APPLIED/$name" ]; then rm -f "$APPLIED/$name"; echo "deleted the objects of $name"
+  if [ -f "$APPLIED/$name" ]; then rm -f "$APPLIED/$name"; store_objects; echo "deleted the objects of $name"
   else echo "Error from server (NotFound): nothing applied from $name" >&2; exit 1; fi
 }
 
@@ -100,5 +127,12 @@ workload_specs() {
     }'
 }
 
-# `VALUE` of PATH in a spec file.
-spec_get() { awk -F'\t' -v p="$2" '$1 == p { print $2; exit }' "$1"; }
+# A spec file's PATH<TAB>VALUE lines into the associative array SPEC, read as
+# ${SPEC[path]:-}: builtins only, where looking up each field with a program would
+# start one per field, tens of milliseconds each under qemu.
+declare -A SPEC=()
+spec_load() {
+  local path value
+  SPEC=()
+  while IFS=$'\t' read -r path value; do SPEC[$path]=$value; done < "$1"
+}

@@ -31,15 +31,17 @@ image_config() {
   kctr content get "$(printf '%s' "$manifest" | "$JQ" -r '.config.digest')"
 }
 
-# Write the pod's argv, env, mounts and workdir files from its spec and image; on a
-# problem print "REASON<TAB>message" and fail.
+# Write the pod's argv, env, mounts and workdir files from its spec (loaded in SPEC) and
+# image; on a problem print "REASON<TAB>message" and fail.
 pod_prepare() {
   local d=$1 spec=$2 pod=$3 ns=$4 ref=$5 c=spec.template.spec.containers.0 config
   if ! config=$(image_config "$ref"); then printf 'CreateContainerError\tno config for %s in image %s' "$PLATFORM" "$ref"; return 1; fi
   # Kubernetes: command replaces the entrypoint and drops the image's cmd; args replace cmd.
   local -a argv=() cmd=() args=()
-  mapfile -t cmd < <(awk -F'\t' -v p="$c.command." 'index($1, p) == 1 { print $2 }' "$spec")
-  mapfile -t args < <(awk -F'\t' -v p="$c.args." 'index($1, p) == 1 { print $2 }' "$spec")
+  local n=0
+  while [ -n "${SPEC[$c.command.$n]+set}" ]; do cmd+=("${SPEC[$c.command.$n]}"); n=$((n + 1)); done
+  n=0
+  while [ -n "${SPEC[$c.args.$n]+set}" ]; do args+=("${SPEC[$c.args.$n]}"); n=$((n + 1)); done
   if [ "${#cmd[@]}" -gt 0 ]; then argv=("${cmd[@]}")
   else mapfile -d '' argv < <(printf '%s' "$config" | "$JQ" -j '(.config.Entrypoint // [])[] + "\u0000"'); fi
   if [ "${#args[@]}" -gt 0 ]; then argv+=("${args[@]}")
@@ -51,9 +53,9 @@ pod_prepare() {
   {
     printf '%s' "$config" | "$JQ" -j '(.config.Env // [])[] + "\u0000"'
     local i=0 name value field
-    while name=$(spec_get "$spec" "$c.env.$i.name") && [ -n "$name" ]; do
-      value=$(spec_get "$spec" "$c.env.$i.value")
-      field=$(spec_get "$spec" "$c.env.$i.valueFrom.fieldRef.fieldPath")
+    while name=${SPEC[$c.env.$i.name]:-} && [ -n "$name" ]; do
+      value=${SPEC[$c.env.$i.value]:-}
+      field=${SPEC[$c.env.$i.valueFrom.fieldRef.fieldPath]:-}
       case "$field" in
         '') ;; spec.nodeName) value=$NODE ;; status.hostIP) value=$NODE_IP ;; metadata.name) value=$pod ;; metadata.namespace) value=$ns ;;
         *) printf 'CreateContainerConfigError\tstand-in k3s cannot fill env %s from %s' "$name" "$field" >&3; return 1 ;;
@@ -65,11 +67,11 @@ pod_prepare() {
   # hostPath volumes only.
   : > "$d/mounts"
   local i=0 mpath vname j vn host
-  while mpath=$(spec_get "$spec" "$c.volumeMounts.$i.mountPath") && [ -n "$mpath" ]; do
-    vname=$(spec_get "$spec" "$c.volumeMounts.$i.name")
+  while mpath=${SPEC[$c.volumeMounts.$i.mountPath]:-} && [ -n "$mpath" ]; do
+    vname=${SPEC[$c.volumeMounts.$i.name]:-}
     host='' j=0
-    while vn=$(spec_get "$spec" "spec.template.spec.volumes.$j.name") && [ -n "$vn" ]; do
-      [ "$vn" = "$vname" ] && host=$(spec_get "$spec" "spec.template.spec.volumes.$j.hostPath.path") && break
+    while vn=${SPEC[spec.template.spec.volumes.$j.name]:-} && [ -n "$vn" ]; do
+      [ "$vn" = "$vname" ] && host=${SPEC[spec.template.spec.volumes.$j.hostPath.path]:-} && break
       j=$((j + 1))
     done
     if [ -z "$host" ]; then printf 'CreateContainerConfigError\tvolume %s: stand-in k3s mounts hostPath volumes only' "$vname"; return 1; fi

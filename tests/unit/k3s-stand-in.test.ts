@@ -30,7 +30,7 @@ test("workload_specs: the golden meshnet DaemonSet's container, env, volumes and
     const golden = readFileSync(join(import.meta.dirname, '..', 'golden', 'meshnet-static-cni-bin-vxlan.yaml'), 'utf8');
     bash(`flatten_yaml | workload_specs ${dir}`, `---\n${golden}`);
     assert.deepEqual(readdirSync(dir), ['meshnet_meshnet.spec']);
-    const get = (path: string) => bash(`spec_get ${join(dir, 'meshnet_meshnet.spec')} '${path}'`, '').trim();
+    const get = (path: string) => bash(`spec_load ${join(dir, 'meshnet_meshnet.spec')}; printf '%s' "\${SPEC['${path}']}"`, '');
     assert.equal(get('kind'), 'DaemonSet');
     assert.equal(get('spec.template.spec.containers.0.image'), 'armlab/meshnet:kne-577a223-1');
     assert.equal(get('spec.template.spec.containers.0.env.4.value'), 'VXLAN');
@@ -84,17 +84,20 @@ test("the stand-in server's endpoints: the token first, then a node's record or 
     const data = join(dir, 'data');
     mkdirSync(join(data, 'server'), { recursive: true });
     writeFileSync(join(data, 'server', 'token'), 'K10good::server:x\n');
+    // The endpoint scripts as the server writes them for busybox httpd, run as its CGIs.
+    const www = join(dir, 'www');
+    execFileSync(k3s, ['stand-in-write-cgi', www], { env: { ...process.env, ARMLAB_STAND_IN_DATA: data } });
     const post = (endpoint: string, body: string) =>
-      execFileSync(k3s, ['stand-in-cgi', endpoint], { input: body, encoding: 'utf8', env: { ...process.env, ARMLAB_STAND_IN_DATA: data, CONTENT_LENGTH: String(Buffer.byteLength(body)) } });
+      execFileSync(join(www, 'cgi-bin', endpoint), [], { input: body, encoding: 'utf8', env: { PATH: process.env.PATH, CONTENT_LENGTH: String(Buffer.byteLength(body)) } });
     const node = 'name=pi2&role=&version=v1.31.12+k3s1&arch=arm&labels=rack=a';
     assert.match(post('join', `token=K10bad&${node}`), /^Status: 401 Unauthorized/);
     assert.match(post('join', node), /^Status: 401 Unauthorized/, 'no token is a wrong token');
     assert.deepEqual(readdirSync(data + '/server'), ['token'], 'nothing written without the token');
     assert.match(post('join', 'token=K10good::server:x&name=../x'), /^Status: 400 Bad Request/);
     assert.match(post('join', `token=K10good::server:x&${node}`), /\r\n\r\nok\n$/);
-    assert.equal(readFileSync(join(data, 'server', 'nodes', 'pi2'), 'utf8'), 'name=pi2\nrole=\nversion=v1.31.12+k3s1\narch=arm\nlabels=rack=a\n');
+    assert.match(readFileSync(join(data, 'server', 'nodes', 'pi2'), 'utf8'), /^name=pi2\nrole=\nversion=v1\.31\.12\+k3s1\narch=arm\nlabels=rack=a\nat=\d{10}\n$/);
     post('podstatus', 'token=K10good::server:x&namespace=meshnet&name=meshnet-pi2&node=pi2&phase=Running&ready=true');
-    assert.equal(readFileSync(join(data, 'server', 'pods', 'meshnet_meshnet-pi2'), 'utf8'), 'namespace=meshnet\nname=meshnet-pi2\nnode=pi2\nphase=Running\nready=true\n');
+    assert.match(readFileSync(join(data, 'server', 'pods', 'meshnet_meshnet-pi2'), 'utf8'), /^namespace=meshnet\nname=meshnet-pi2\nnode=pi2\nphase=Running\nready=true\nat=\d{10}\n$/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -131,7 +134,8 @@ test("the stand-in's deploy controller, as k3s's: a written manifest is what the
   try {
     mkdirSync(join(data, 'server', 'manifests'), { recursive: true });
     const manifest = join(data, 'server', 'manifests', 'armlab-k8s-topo.yaml');
-    const run = (fn: string) => execFileSync('bash', ['-c', `set -euo pipefail; DATA=${data}; source ${PARTS}; ${fn}`], { encoding: 'utf8' });
+    const kubectl = join(import.meta.dirname, '..', 'k3s-stand-in', 'kubectl.sh');
+    const run = (fn: string) => execFileSync('bash', ['-c', `set -euo pipefail; DATA=${data}; JQ=jq; source ${PARTS}; source ${kubectl}; ${fn}`], { encoding: 'utf8' });
     const seen = () => run('manifests_text');
     writeFileSync(manifest, 'kind: Deployment\nspec: {replicas: 1}\n');
     assert.equal(seen(), '', 'not applied before the controller reads the folder');
@@ -144,8 +148,15 @@ test("the stand-in's deploy controller, as k3s's: a written manifest is what the
     rmSync(manifest);
     run('apply_manifests');
     assert.match(seen(), /replicas: 2/, 'a removed file is not deleted from the cluster');
+    // kubectl reads the object as applied (parsed once per change), with its annotations.
+    const workload = () => JSON.parse(run('kubectl_get_workload deployment k8s-topo -n topo')) as { metadata: { annotations: Record<string, string> }; spec: { replicas: number } };
+    writeFileSync(manifest, 'kind: Deployment\nmetadata:\n  name: k8s-topo\n  namespace: topo\n  annotations:\n    armlab.dev/spec: abc\nspec:\n  replicas: 2\n');
+    run('apply_manifests');
+    assert.deepEqual(workload().metadata.annotations, { 'armlab.dev/spec': 'abc' });
+    assert.equal(workload().spec.replicas, 2);
     assert.equal(run('kubectl_delete_file /var/lib/rancher/k3s/server/manifests/armlab-k8s-topo.yaml'), 'deleted the objects of armlab-k8s-topo.yaml\n');
     assert.equal(seen(), '');
+    assert.throws(() => run('kubectl_get_workload deployment k8s-topo -n topo 2>/dev/null'), 'deleted: not found');
   } finally {
     rmSync(data, { recursive: true, force: true });
   }
