@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { withBuildLock } from '../core/build-lock.ts';
 import { run } from '../core/local.ts';
 import { queuePerKey } from '../core/schedule.ts';
 import { debianMirror } from '../lab/golden.ts';
@@ -35,8 +36,9 @@ export async function debootstrapSource(suite: string, packages: string[], arch:
   // Slimmed by slimRootfs: what it writes is part of what the rootfs is.
   const key = `debootstrap:slim-${hash(slimIdentity())}:${arch}:${suite}:${[...packages].sort().join(',')}`;
   const dir = join(sourcesCacheDir(), `debootstrap-${hash(key)}`);
-  // Recipes prepared at once may want the same rootfs: the second finds it made.
-  return rootfsMaking(dir, () => cachedOrNewRootfs(key, dir, suite, packages, arch, log, opts));
+  // Recipes prepared at once, or commands and test files running side by side, may want
+  // the same rootfs: the second finds it made.
+  return rootfsMaking(dir, () => withBuildLock(`${dir}.lock`, () => cachedOrNewRootfs(key, dir, suite, packages, arch, log, opts)));
 }
 
 const rootfsMaking = queuePerKey();
@@ -81,9 +83,13 @@ export interface DebsSource {
 
 /** The armhf .debs `packages` need beyond what `baseRootfs` has installed, via this machine's apt. */
 export async function debsSource(packages: string[], base: RootfsSource, log: (m: string) => void, opts: FreshnessOptions = {}): Promise<DebsSource> {
-  const mirror = await debianMirror();
   const key = hash({ packages: [...packages].sort(), base: base.identity });
   const work = join(sourcesCacheDir(), `debs-${key}`);
+  return withBuildLock(`${work}.lock`, () => cachedOrNewDebs(packages, base, work, log, opts));
+}
+
+async function cachedOrNewDebs(packages: string[], base: RootfsSource, work: string, log: (m: string) => void, opts: FreshnessOptions): Promise<DebsSource> {
+  const mirror = await debianMirror();
   const archives = join(work, 'cache', 'archives');
   const cachedFacts = async () => (await readdir(archives)).filter((f) => f.endsWith('.deb')).map(debFact);
   const stale = existsSync(join(work, 'complete')) && opts.expect !== undefined && !sameList(await cachedFacts(), opts.expect);

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { withBuildLock } from '../core/build-lock.ts';
 import { run } from '../core/local.ts';
 import { CONTAINERD_CONFIG, LAB_UNITS } from './identity.ts';
 import type { Userland } from './plan.ts';
@@ -56,26 +57,6 @@ export function goldenKey(userland: Userland, mirror: string): string {
   return `${userland}-${createHash('sha256').update(inputs).digest('hex').slice(0, 16)}`;
 }
 
-/** Serialise builds across processes: an O_EXCL lock file holding our PID; a dead holder's lock is taken over. */
-async function withLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
-  await mkdir(dirname(lockFile), { recursive: true });
-  for (;;) {
-    try {
-      await writeFile(lockFile, String(process.pid), { flag: 'wx' });
-      break;
-    } catch {
-      const holder = Number(await readFile(lockFile, 'utf8').catch(() => '0'));
-      if (!holder || !existsSync(`/proc/${holder}`)) await rm(lockFile, { force: true });
-      else await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(lockFile, { force: true });
-  }
-}
-
 async function setUpRootfs(rootfs: string, userland: Userland): Promise<void> {
   const inRoot = (p: string) => join(rootfs, p);
   for (const [name, text] of Object.entries(LAB_UNITS)) {
@@ -112,7 +93,7 @@ export async function ensureGolden(userland: Userland, log: (msg: string) => voi
   const done = join(dir, 'complete');
   if (existsSync(done)) return rootfs;
 
-  return withLock(join(cacheRoot(), 'golden', `${userland}.lock`), async () => {
+  return withBuildLock(join(cacheRoot(), 'golden', `${userland}.lock`), async () => {
     if (existsSync(done)) return rootfs;
     const tmp = join(dir, `build-${process.pid}`);
     await rm(tmp, { recursive: true, force: true });

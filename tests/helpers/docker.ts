@@ -9,6 +9,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { startOwnEngine, stopOwnEngine } from '../../tasks/lab/engine.ts';
+import { madeJustNow } from './sweep.ts';
 
 export interface TestEngine {
   docker: Docker;
@@ -31,6 +32,7 @@ async function sweepOrphans(): Promise<void> {
     if (!id) continue;
     const owner = Number(await readFile(join('/tmp', entry, 'owner.pid'), 'utf8').catch(() => '0'));
     if (owner && owner !== process.pid && existsSync(`/proc/${owner}`)) continue;
+    if (!owner && (await madeJustNow(join('/tmp', entry)))) continue;
     await stopEngineAt(join('/tmp', entry), `armlab-d${id}`);
   }
 }

@@ -12,6 +12,7 @@ import { Connection } from '../../tasks/core/ssh.ts';
 import { loadInventory } from '../../tasks/inventory/load.ts';
 import { labDown, labHostInit, labUp, type LabUpResult } from '../../tasks/lab/lab.ts';
 import type { LabSpec } from '../../tasks/lab/plan.ts';
+import { madeJustNow } from './sweep.ts';
 
 export interface TestLab extends LabUpResult {
   name: string;
@@ -57,6 +58,8 @@ async function sweepOrphans(): Promise<void> {
     const owner = Number(await readFile(join(dir, 'owner.pid'), 'utf8').catch(() => '0'));
     // A live owner (this process too: its scratch directories) keeps its directories.
     if (owner && existsSync(`/proc/${owner}`)) continue;
+    // No owner yet: a test file running beside this one may have just made it.
+    if (!owner && (await madeJustNow(dir))) continue;
     await labDown(dir).catch(() => undefined);
     // A run killed before its lab recorded any state leaves only this directory.
     if (!existsSync(join(dir, 'lab.json'))) await rm(dir, { recursive: true, force: true });
