@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
+import { ensureArmEmulation } from '../tasks/lab/binfmt.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const files = (dir: string) => readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(dir, f));
@@ -35,25 +36,35 @@ function runGroup(group: string, list: string[]): Promise<Finished> {
   const started = Date.now();
   // Its own process group, so that an interrupted suite stops every test process it started.
   const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=2700000', ...list], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child.pid!);
+  const seconds = () => Math.round((Date.now() - started) / 1000);
+  if (child.pid) running.add(child.pid);
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => process.stdout.write(`[${group}] ${line}\n`));
   }
   return new Promise((resolve) => {
-    child.on('close', (code, signal) => {
-      running.delete(child.pid!);
-      resolve({ group, code: code ?? (signal ? 1 : 0), seconds: Math.round((Date.now() - started) / 1000) });
+    child.once('error', (err) => {
+      console.log(`[${group}] cannot start node --test: ${err.message}`);
+      resolve({ group, code: 1, seconds: seconds() });
+    });
+    child.once('close', (code, signal) => {
+      if (child.pid) running.delete(child.pid);
+      resolve({ group, code: code ?? (signal ? 1 : 0), seconds: seconds() });
     });
   });
 }
 
 const running = new Set<number>();
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+const forwarded = new Set<string>();
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
-    // node --test passes the signal on to its test files, whose exit hooks tear down their labs.
+    // Once per signal (a terminal's Ctrl-C may arrive twice): a second SIGINT would cut a
+    // test file's exit hook short while it tears its lab down. Each group runs in its own
+    // process group; node --test passes the signal on to its test files.
+    if (forwarded.has(signal)) return;
+    forwarded.add(signal);
     for (const pid of running) {
       try {
-        process.kill(-pid, signal);
+        process.kill(-pid, signal === 'SIGHUP' ? 'SIGTERM' : signal);
       } catch {
         /* already gone */
       }
@@ -61,6 +72,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+// What lab:up would do on a fresh machine, done before either group starts: re-registering
+// qemu-arm with binfmt_misc while the other group runs armhf programs would fail them.
+for (const change of await ensureArmEmulation()) console.log(`run-suite: ${change}`);
 const started = Date.now();
 for (const [group, list] of Object.entries(groups)) console.log(`[${group}] ${list.map((f) => relative('tests', f)).join(' ')}`);
 const results = await Promise.all(Object.entries(groups).map(([group, list]) => runGroup(group, list)));

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { dump } from 'js-yaml';
+import { withBuildLock } from '../core/build-lock.ts';
 import { RefusalError } from '../core/errors.ts';
 import { run, requireCommands, requireRoot } from '../core/local.ts';
 import { forgetCluster } from '../k3s/kubeconfig.ts';
@@ -30,6 +31,8 @@ export const LAB_PACKAGES = {
   unshare: 'util-linux',
 };
 
+// Held while a lab picks its subnet and makes its route (tasks/core/build-lock.ts).
+const LAB_NETWORK_LOCK = '/run/armlab/lab-network.lock';
 /** The demo's engine and fixture repositories. */
 const DEMO_PACKAGES = { dockerd: 'docker.io', git: 'git', nsenter: 'util-linux' };
 
@@ -93,22 +96,25 @@ export async function labUp(spec: LabSpec, inventoryPath: string, log: (msg: str
   const golden: Record<string, string> = {};
   for (const userland of new Set(spec.hosts.map((h) => h.userland))) golden[userland] = await ensureGolden(userland, log);
 
-  const state: LabState = existing ?? {
-    version: 1,
-    spec,
-    third: pickSubnet(spec.name, await routesInUse()).third,
-    created: { netns: [], rootLinks: [], files: [] },
-    hosts: {},
-  };
-  const plan = planLab(state.spec, state.third);
-  await writeState(state);
-  const record = async (what: { netns?: string; rootLink?: string }) => {
-    if (what.netns) state.created.netns.push(what.netns);
-    if (what.rootLink) state.created.rootLinks.push(what.rootLink);
+  // A subnet is taken once its route exists: labs coming up side by side pick one at a time.
+  const { state, plan, record } = await withBuildLock(LAB_NETWORK_LOCK, async () => {
+    const state: LabState = existing ?? {
+      version: 1,
+      spec,
+      third: pickSubnet(spec.name, await routesInUse()).third,
+      created: { netns: [], rootLinks: [], files: [] },
+      hosts: {},
+    };
+    const plan = planLab(state.spec, state.third);
     await writeState(state);
-  };
-
-  changes.push(...(await ensureLan(plan, record)));
+    const record = async (what: { netns?: string; rootLink?: string }) => {
+      if (what.netns) state.created.netns.push(what.netns);
+      if (what.rootLink) state.created.rootLinks.push(what.rootLink);
+      await writeState(state);
+    };
+    changes.push(...(await ensureLan(plan, record)));
+    return { state, plan, record };
+  });
   const clientKey = join(plan.dir, 'id_ed25519');
   if (!existsSync(clientKey)) {
     await run`ssh-keygen -q -t ed25519 -N ${''} -C ${`armlab-lab-${plan.name}`} -f ${clientKey}`;

@@ -69,6 +69,7 @@ pod_stop() {
 # Start (or restart) the pod in dir d; prints "REASON<TAB>message" when it cannot.
 pod_start() {
   local d=$1 spec=$2 pod=$3 ns=$4 ref
+  [ -n "${NAP_FD:-}" ] || nap 0 # its pipe, kept from the pod below
   spec_load "$spec"
   ref=$(normalize_ref "${SPEC[spec.template.spec.containers.0.image]:-}")
   if ! kctr images ls -q "name==$ref" | grep -qxF "$ref"; then

@@ -46,16 +46,17 @@ flatten_yaml() {
 DEPLOY_PERIOD_SECONDS=15
 
 apply_manifests() {
-  local f name APPLIED=$DATA/server/applied changed=0
+  local f name APPLIED=$DATA/server/applied
   mkdir -p "$APPLIED"
   for f in "$DATA"/server/manifests/*.yaml; do
     [ -f "$f" ] || continue
     name=${f##*/}
     cmp -s "$f" "$APPLIED/$name" && continue
+    # Marked before the change, cleared by store_objects: one cut short is stored next time.
+    : > "$DATA/server/.objects-stale"
     cp "$f" "$APPLIED/.$name.tmp" && mv -f "$APPLIED/.$name.tmp" "$APPLIED/$name"
-    changed=1
   done
-  [ "$changed" = 0 ] && [ -e "$DATA/server/objects" ] || store_objects
+  [ ! -e "$DATA/server/.objects-stale" ] && [ -e "$DATA/server/objects" ] || store_objects
 }
 
 # The applied workloads as the API server holds them, parsed once per change rather than
@@ -64,7 +65,13 @@ apply_manifests() {
 # with kind, spec hash (as the kubelets compute it), arch selector, replicas and
 # annotations (JSON), a line each. objects is a link, replaced whole by a rename.
 store_objects() {
+  # One at a time (a kubectl delete -f during a pass of the controller): each removes the older sets.
+  { flock 8; store_objects_locked; } 8> "$DATA/server/.objects.lock"
+}
+
+store_objects_locked() {
   local server=$DATA/server dir spec hash annotations old=''
+  rm -f "$server/.objects-stale"
   dir=$server/.objects.$EPOCHREALTIME
   [ -L "$server/objects" ] && old=$(readlink "$server/objects")
   manifests_text | flatten_yaml | workload_specs "$dir"
@@ -83,8 +90,9 @@ store_objects() {
   done
 }
 
+# Runs beside k3s server and ends with it (KillMode=process would keep it through a restart).
 deploy_controller_loop() {
-  while :; do
+  while kill -0 "$1" 2>/dev/null; do
     apply_manifests
     nap "$DEPLOY_PERIOD_SECONDS"
   done
@@ -93,7 +101,7 @@ deploy_controller_loop() {
 # kubectl delete -f FILE: the objects of a manifest (by its file name) are deleted from the cluster.
 kubectl_delete_file() {
   local name=${1##*/} APPLIED=$DATA/server/applied
-  if [ -f "$APPLIED/$name" ]; then rm -f "$APPLIED/$name"; store_objects; echo "deleted the objects of $name"
+  if [ -f "$APPLIED/$name" ]; then : > "$DATA/server/.objects-stale"; rm -f "$APPLIED/$name"; store_objects; echo "deleted the objects of $name"
   else echo "Error from server (NotFound): nothing applied from $name" >&2; exit 1; fi
 }
 
