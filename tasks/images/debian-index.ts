@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $ } from '../core/local.ts';
+import { withBuildLock } from '../core/build-lock.ts';
 import { RefusalError } from '../core/errors.ts';
 import { privateAptState } from './apt-private.ts';
 import { debianMirror } from '../lab/golden.ts';
@@ -24,22 +25,27 @@ export function parseAptShow(text: string): Map<string, string> {
   return out;
 }
 
-const updated = new Map<string, Promise<string[]>>();
+const updated = new Map<string, Promise<{ opts: string[]; lockFile: string }>>();
 
-/** apt options for a private state of `suite`/`arch`, its lists refreshed once per run. */
-async function freshIndex(suite: string, arch: string): Promise<string[]> {
+/** apt options for a private state of `suite`/`arch`, its lists refreshed once per run, and the lock its readers take. */
+async function freshIndex(suite: string, arch: string): Promise<{ opts: string[]; lockFile: string }> {
   const mirror = await debianMirror();
   const key = `${suite}/${arch}/${mirror}`;
   let pending = updated.get(key);
   if (!pending) {
     pending = (async () => {
       const dir = join(sourcesCacheDir(), `index-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`);
-      await mkdir(dir, { recursive: true });
-      await writeFile(join(dir, 'status'), '');
-      const opts = await privateAptState(dir, { arch, mirror, suite, status: join(dir, 'status') });
-      const out = await $`apt-get ${opts} -qq update`.nothrow();
+      // Another command or test file may use the same state: apt-get update would stop at once on its lists
+      // lock, and an apt-cache could read lists half replaced. So one at a time, readers too.
+      const lockFile = `${dir}.lock`;
+      const { opts, out } = await withBuildLock(lockFile, async () => {
+        await mkdir(dir, { recursive: true });
+        await writeFile(join(dir, 'status'), '');
+        const opts = await privateAptState(dir, { arch, mirror, suite, status: join(dir, 'status') });
+        return { opts, out: await $`apt-get ${opts} -qq update`.nothrow() };
+      });
       if (out.exitCode !== 0) throw new RefusalError(`apt-get update for Debian ${suite} ${arch} from ${mirror} failed: ${out.stderr.trim().split('\n').pop()}; set ARMLAB_DEBIAN_MIRROR to a reachable Debian mirror`);
-      return opts;
+      return { opts, lockFile };
     })();
     updated.set(key, pending);
   }
@@ -50,9 +56,9 @@ async function freshIndex(suite: string, arch: string): Promise<string[]> {
 export async function indexVersions(suite: string, arch: string, packages: string[]): Promise<string[]> {
   const names = packages.map((p) => p.split('=')[0]!);
   if (!names.length) return [];
-  const opts = await freshIndex(suite, arch);
+  const { opts, lockFile } = await freshIndex(suite, arch);
   // apt-cache exits non-zero when one name is unknown; what it found is still on stdout.
-  const out = await $`apt-cache ${opts} show --no-all-versions ${names}`.nothrow();
+  const out = await withBuildLock(lockFile, () => $`apt-cache ${opts} show --no-all-versions ${names}`.nothrow());
   const otherErrors = out.stderr.split('\n').filter((l) => /^E: /.test(l) && !/No packages found|Unable to locate/.test(l));
   if (otherErrors.length) throw new RefusalError(`apt-cache could not read the Debian ${suite} ${arch} index: ${otherErrors.join('; ')}`);
   const versions = parseAptShow(out.stdout);

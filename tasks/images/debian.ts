@@ -4,10 +4,10 @@
  * .debs a package set needs on top of a base rootfs. Cached by their inputs.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withBuildLock } from '../core/build-lock.ts';
+import { currentGeneration, makeGeneration } from '../core/generations.ts';
 import { run } from '../core/local.ts';
 import { queuePerKey } from '../core/schedule.ts';
 import { debianMirror } from '../lab/golden.ts';
@@ -45,27 +45,29 @@ const rootfsMaking = queuePerKey();
 
 async function cachedOrNewRootfs(key: string, dir: string, suite: string, packages: string[], arch: string, log: (m: string) => void, opts: FreshnessOptions): Promise<RootfsSource> {
   const mirror = await debianMirror();
-  const rootfs = join(dir, 'rootfs');
-  const tar = join(dir, 'rootfs.tar');
   // The identity names the package versions too: a rootfs made again from a newer index is another input.
-  const identityOf = async () => `${key}@${hash(await installedPackages(rootfs))}`;
-  if (existsSync(join(dir, 'complete'))) {
-    const stale = opts.expect && !sameList(await installedPackages(rootfs), opts.expect);
-    if (!stale) return { rootfs, tar, identity: await identityOf() };
-    log(`Debian's index moved since ${dir} was made: debootstrap again`);
+  const sourceIn = async (generation: string): Promise<RootfsSource> => {
+    const rootfs = join(generation, 'rootfs');
+    return { rootfs, tar: join(generation, 'rootfs.tar'), identity: `${key}@${hash(await installedPackages(rootfs))}` };
+  };
+  const cached = await currentGeneration(dir);
+  if (cached) {
+    const source = await sourceIn(cached);
+    if (!opts.expect || sameList(await installedPackages(source.rootfs), opts.expect)) return source;
+    log(`Debian's index moved since ${cached} was made: debootstrap again`);
   }
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
   log(`debootstrap ${arch} ${suite} for an image base (a few minutes, cached in ${dir})`);
-  const include = packages.length ? [`--include=${packages.join(',')}`] : [];
-  await run`debootstrap --arch=${arch} --variant=minbase ${include} ${suite} ${rootfs} ${mirror}`;
-  // An image needs no package cache or apt lists; the machine-id is per container.
-  await run`sh -c ${`rm -rf ${rootfs}/var/cache/apt/archives/*.deb ${rootfs}/var/lib/apt/lists/* && : > ${rootfs}/etc/machine-id`}`;
-  await slimRootfs(rootfs);
-  await run`tar -C ${rootfs} --numeric-owner -cf ${`${tar}.part`} .`;
-  await rename(`${tar}.part`, tar);
-  await writeFile(join(dir, 'complete'), `${new Date().toISOString()}\n`);
-  return { rootfs, tar, identity: await identityOf() };
+  const made = await makeGeneration(dir, async (generation) => {
+    const rootfs = join(generation, 'rootfs');
+    const tar = join(generation, 'rootfs.tar');
+    const include = packages.length ? [`--include=${packages.join(',')}`] : [];
+    await run`debootstrap --arch=${arch} --variant=minbase ${include} ${suite} ${rootfs} ${mirror}`;
+    // An image needs no package cache or apt lists; the machine-id is per container.
+    await run`sh -c ${`rm -rf ${rootfs}/var/cache/apt/archives/*.deb ${rootfs}/var/lib/apt/lists/* && : > ${rootfs}/etc/machine-id`}`;
+    await slimRootfs(rootfs);
+    await run`tar -C ${rootfs} --numeric-owner -cf ${tar} .`;
+  });
+  return sourceIn(made);
 }
 
 export interface FreshnessOptions {
@@ -90,21 +92,25 @@ export async function debsSource(packages: string[], base: RootfsSource, log: (m
 
 async function cachedOrNewDebs(packages: string[], base: RootfsSource, work: string, log: (m: string) => void, opts: FreshnessOptions): Promise<DebsSource> {
   const mirror = await debianMirror();
-  const archives = join(work, 'cache', 'archives');
-  const cachedFacts = async () => (await readdir(archives)).filter((f) => f.endsWith('.deb')).map(debFact);
-  const stale = existsSync(join(work, 'complete')) && opts.expect !== undefined && !sameList(await cachedFacts(), opts.expect);
-  if (stale) log(`Debian's index moved since ${work} was fetched: fetching ${packages.join(' ')} again`);
-  if (!existsSync(join(work, 'complete')) || stale) {
-    await rm(work, { recursive: true, force: true });
-    // Judged against the base's dpkg status: only what the base lacks is fetched.
-    const opts = await privateAptState(work, { arch: 'armhf', mirror, suite: 'bookworm', status: join(base.rootfs, 'var/lib/dpkg/status') });
-    log(`fetching armhf packages ${packages.join(' ')} and their dependencies`);
-    await run`apt-get ${opts} -qq update`;
-    await run`apt-get ${opts} -qq -y --download-only --no-install-recommends install ${packages}`;
-    await writeFile(join(work, 'complete'), `${new Date().toISOString()}\n`);
+  const debsIn = async (generation: string) => {
+    const dir = join(generation, 'cache', 'archives');
+    const debs = (await readdir(dir)).filter((f) => f.endsWith('.deb')).sort();
+    return { dir, debs, identity: `debs:${debs.join(',')}` };
+  };
+  const cached = await currentGeneration(work);
+  if (cached) {
+    const source = await debsIn(cached);
+    if (!opts.expect || sameList(source.debs.map(debFact), opts.expect)) return source;
+    log(`Debian's index moved since ${cached} was fetched: fetching ${packages.join(' ')} again`);
   }
-  const debs = (await readdir(archives)).filter((f) => f.endsWith('.deb')).sort();
-  return { dir: archives, debs, identity: `debs:${debs.join(',')}` };
+  const made = await makeGeneration(work, async (generation) => {
+    // Judged against the base's dpkg status: only what the base lacks is fetched.
+    const apt = await privateAptState(generation, { arch: 'armhf', mirror, suite: 'bookworm', status: join(base.rootfs, 'var/lib/dpkg/status') });
+    log(`fetching armhf packages ${packages.join(' ')} and their dependencies`);
+    await run`apt-get ${apt} -qq update`;
+    await run`apt-get ${apt} -qq -y --download-only --no-install-recommends install ${packages}`;
+  });
+  return debsIn(made);
 }
 
 /** Pure: name=version of every installed package in a dpkg status file, sorted. */

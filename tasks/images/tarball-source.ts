@@ -6,13 +6,15 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { withBuildLock } from '../core/build-lock.ts';
 import { sha256OfFile } from '../core/digest.ts';
 import { RefusalError } from '../core/errors.ts';
+import { currentGeneration, makeGeneration } from '../core/generations.ts';
 import { run } from '../core/local.ts';
 import { sourcesCacheDir } from './lock.ts';
 
@@ -47,26 +49,32 @@ async function download(url: string, to: string): Promise<void> {
 /** `from`: where to fetch (a source mirror of spec.url, or spec.url); spec.url stays the identity. */
 export async function fetchTarball(spec: TarballSpec, log: (m: string) => void, from = spec.url, opts: { refresh?: boolean } = {}): Promise<TarballSource> {
   const dir = join(sourcesCacheDir(), `tarball-${urlKey(from)}`);
-  const file = join(dir, 'source.tar');
-  const digestFile = join(dir, 'sha256');
-  let sha256 = existsSync(file) ? (await readFile(digestFile, 'utf8').catch(() => '')).trim() : '';
+  // The nightly's refresh may fetch again while a build beside it reads the copy it was handed.
+  return withBuildLock(`${dir}.lock`, () => cachedOrFetched(spec, dir, log, from, opts));
+}
+
+async function cachedOrFetched(spec: TarballSpec, dir: string, log: (m: string) => void, from: string, opts: { refresh?: boolean }): Promise<TarballSource> {
+  const sourceIn = async (generation: string): Promise<TarballSource> => {
+    const sha256 = (await readFile(join(generation, 'sha256'), 'utf8')).trim();
+    return { file: join(generation, 'source.tar'), sha256, identity: `tarball:${spec.url}@sha256:${sha256}` };
+  };
+  const cached = await currentGeneration(dir);
+  const source = cached ? await sourceIn(cached) : undefined;
   // refresh (the nightly): an unpinned tarball is downloaded again, since upstream may have replaced it under the same URL.
-  if (!sha256 || (spec.sha256 && sha256 !== spec.sha256) || (opts.refresh && !spec.sha256)) {
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    log(`fetching ${spec.url}${from === spec.url ? '' : ` from its mirror ${from}`}`);
-    await download(from, `${file}.part`);
-    sha256 = await sha256OfFile(`${file}.part`);
-    const got = from === spec.url ? spec.url : `${spec.url} (from its mirror ${from})`;
+  if (source && (!spec.sha256 || source.sha256 === spec.sha256) && !(opts.refresh && !spec.sha256)) return source;
+  const got = from === spec.url ? spec.url : `${spec.url} (from its mirror ${from})`;
+  log(`fetching ${spec.url}${from === spec.url ? '' : ` from its mirror ${from}`}`);
+  const made = await makeGeneration(dir, async (generation) => {
+    const file = join(generation, 'source.tar');
+    await download(from, file);
+    const sha256 = await sha256OfFile(file);
     if (spec.sha256 && sha256 !== spec.sha256) {
-      await rm(dir, { recursive: true, force: true });
       throw new RefusalError(`${got}: sha256 is ${sha256}, but the recipe pins ${spec.sha256}; refusing an upstream tarball that changed`);
     }
     if (!spec.sha256) log(`${got}: no sha256 pinned in the recipe; trusting it on first use, pin it with  sha256: ${sha256}`);
-    await rename(`${file}.part`, file);
-    await writeFile(digestFile, `${sha256}\n`);
-  }
-  return { file, sha256, identity: `tarball:${spec.url}@sha256:${sha256}` };
+    await writeFile(join(generation, 'sha256'), `${sha256}\n`);
+  });
+  return sourceIn(made);
 }
 
 /** Unpack into `dest` without the archive's top folder (quagga-1.2.4/…); tar detects the compression. */
