@@ -35,8 +35,9 @@ async function freshIndex(suite: string, arch: string): Promise<{ opts: string[]
   if (!pending) {
     pending = (async () => {
       const dir = join(sourcesCacheDir(), `index-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`);
-      // Another command or test file may use the same state: apt-get update would stop at once on its lists
-      // lock, and an apt-cache could read lists half replaced. So one at a time, readers too.
+      // Another command or test file may use the same state, and the private state takes no apt locks
+      // (Debug::NoLocking): two updates would write over each other's partial downloads, and an
+      // apt-cache could read lists half replaced. So one at a time, readers too.
       const lockFile = `${dir}.lock`;
       const { opts, out } = await withBuildLock(lockFile, async () => {
         await mkdir(dir, { recursive: true });

@@ -50,7 +50,8 @@ async function cachedOrNewRootfs(key: string, dir: string, suite: string, packag
     const rootfs = join(generation, 'rootfs');
     return { rootfs, tar: join(generation, 'rootfs.tar'), identity: `${key}@${hash(await installedPackages(rootfs))}` };
   };
-  const cached = await currentGeneration(dir);
+  // 'complete': a cache of the layout before generations.
+  const cached = await currentGeneration(dir, ['complete']);
   if (cached) {
     const source = await sourceIn(cached);
     if (!opts.expect || sameList(await installedPackages(source.rootfs), opts.expect)) return source;
@@ -61,7 +62,8 @@ async function cachedOrNewRootfs(key: string, dir: string, suite: string, packag
     const rootfs = join(generation, 'rootfs');
     const tar = join(generation, 'rootfs.tar');
     const include = packages.length ? [`--include=${packages.join(',')}`] : [];
-    await run`debootstrap --arch=${arch} --variant=minbase ${include} ${suite} ${rootfs} ${mirror}`;
+    // In a mount namespace of its own: the /proc and /sys it mounts in the target go with it, even when it is killed.
+    await run`unshare --mount --propagation private debootstrap --arch=${arch} --variant=minbase ${include} ${suite} ${rootfs} ${mirror}`;
     // An image needs no package cache or apt lists; the machine-id is per container.
     await run`sh -c ${`rm -rf ${rootfs}/var/cache/apt/archives/*.deb ${rootfs}/var/lib/apt/lists/* && : > ${rootfs}/etc/machine-id`}`;
     await slimRootfs(rootfs);
@@ -97,7 +99,7 @@ async function cachedOrNewDebs(packages: string[], base: RootfsSource, work: str
     const debs = (await readdir(dir)).filter((f) => f.endsWith('.deb')).sort();
     return { dir, debs, identity: `debs:${debs.join(',')}` };
   };
-  const cached = await currentGeneration(work);
+  const cached = await currentGeneration(work, ['complete']);
   if (cached) {
     const source = await debsIn(cached);
     if (!opts.expect || sameList(source.debs.map(debFact), opts.expect)) return source;

@@ -58,7 +58,7 @@ async function cachedOrFetched(spec: TarballSpec, dir: string, log: (m: string) 
     const sha256 = (await readFile(join(generation, 'sha256'), 'utf8')).trim();
     return { file: join(generation, 'source.tar'), sha256, identity: `tarball:${spec.url}@sha256:${sha256}` };
   };
-  const cached = await currentGeneration(dir);
+  const cached = await currentGeneration(dir, ['source.tar', 'sha256']);
   const source = cached ? await sourceIn(cached) : undefined;
   // refresh (the nightly): an unpinned tarball is downloaded again, since upstream may have replaced it under the same URL.
   if (source && (!spec.sha256 || source.sha256 === spec.sha256) && !(opts.refresh && !spec.sha256)) return source;
@@ -71,6 +71,8 @@ async function cachedOrFetched(spec: TarballSpec, dir: string, log: (m: string) 
     if (spec.sha256 && sha256 !== spec.sha256) {
       throw new RefusalError(`${got}: sha256 is ${sha256}, but the recipe pins ${spec.sha256}; refusing an upstream tarball that changed`);
     }
+    // The nightly's refresh of an unchanged tarball: readers stay on the folder they have.
+    if (sha256 === source?.sha256) return 'same';
     if (!spec.sha256) log(`${got}: no sha256 pinned in the recipe; trusting it on first use, pin it with  sha256: ${sha256}`);
     await writeFile(join(generation, 'sha256'), `${sha256}\n`);
   });
