@@ -100,7 +100,9 @@ export async function ensureGolden(userland: Userland, log: (msg: string) => voi
     await mkdir(tmp, { recursive: true });
     log(`building the golden ${userland} rootfs with debootstrap (a few minutes, cached in ${dir})`);
     try {
-      await run`debootstrap --arch=${userland} --variant=minbase --include=${PACKAGES.join(',')} ${SUITE} ${tmp} ${mirror}`;
+      // In a mount namespace of its own: the /proc and /sys it mounts in the target go with it, even when it is
+      // killed, so that removing or copying the unfinished tree never walks into this machine's.
+      await run`unshare --mount --propagation private debootstrap --arch=${userland} --variant=minbase --include=${PACKAGES.join(',')} ${SUITE} ${tmp} ${mirror}`;
       await setUpRootfs(tmp, userland);
       await rm(rootfs, { recursive: true, force: true });
       await rename(tmp, rootfs);
