@@ -10,7 +10,7 @@ import { withBuildLock } from '../core/build-lock.ts';
 import { currentGeneration, makeGeneration } from '../core/generations.ts';
 import { run } from '../core/local.ts';
 import { queuePerKey } from '../core/schedule.ts';
-import { debianMirror } from '../lab/golden.ts';
+import { debianMirror, debootstrapMinbase } from '../lab/golden.ts';
 import { privateAptState } from './apt-private.ts';
 import { debFact } from './facts.ts';
 import { sourcesCacheDir } from './lock.ts';
@@ -46,30 +46,29 @@ const rootfsMaking = queuePerKey();
 async function cachedOrNewRootfs(key: string, dir: string, suite: string, packages: string[], arch: string, log: (m: string) => void, opts: FreshnessOptions): Promise<RootfsSource> {
   const mirror = await debianMirror();
   // The identity names the package versions too: a rootfs made again from a newer index is another input.
-  const sourceIn = async (generation: string): Promise<RootfsSource> => {
+  const sourceIn = async (generation: string) => {
     const rootfs = join(generation, 'rootfs');
-    return { rootfs, tar: join(generation, 'rootfs.tar'), identity: `${key}@${hash(await installedPackages(rootfs))}` };
+    const installed = await installedPackages(rootfs);
+    return { source: { rootfs, tar: join(generation, 'rootfs.tar'), identity: `${key}@${hash(installed)}` }, installed };
   };
   // 'complete': a cache of the layout before generations.
   const cached = await currentGeneration(dir, ['complete']);
   if (cached) {
-    const source = await sourceIn(cached);
-    if (!opts.expect || sameList(await installedPackages(source.rootfs), opts.expect)) return source;
+    const { source, installed } = await sourceIn(cached);
+    if (!opts.expect || sameList(installed, opts.expect)) return source;
     log(`Debian's index moved since ${cached} was made: debootstrap again`);
   }
   log(`debootstrap ${arch} ${suite} for an image base (a few minutes, cached in ${dir})`);
   const made = await makeGeneration(dir, async (generation) => {
     const rootfs = join(generation, 'rootfs');
     const tar = join(generation, 'rootfs.tar');
-    const include = packages.length ? [`--include=${packages.join(',')}`] : [];
-    // In a mount namespace of its own: the /proc and /sys it mounts in the target go with it, even when it is killed.
-    await run`unshare --mount --propagation private debootstrap --arch=${arch} --variant=minbase ${include} ${suite} ${rootfs} ${mirror}`;
+    await debootstrapMinbase(arch, suite, packages, rootfs, mirror);
     // An image needs no package cache or apt lists; the machine-id is per container.
     await run`sh -c ${`rm -rf ${rootfs}/var/cache/apt/archives/*.deb ${rootfs}/var/lib/apt/lists/* && : > ${rootfs}/etc/machine-id`}`;
     await slimRootfs(rootfs);
     await run`tar -C ${rootfs} --numeric-owner -cf ${tar} .`;
   });
-  return sourceIn(made);
+  return (await sourceIn(made)).source;
 }
 
 export interface FreshnessOptions {

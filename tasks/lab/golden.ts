@@ -52,6 +52,16 @@ export async function debianMirror(): Promise<string> {
   return 'http://deb.debian.org/debian';
 }
 
+/**
+ * debootstrap minbase (+ packages) into `target`, in a mount namespace of its own: the /proc
+ * and /sys it mounts there go with it, even when it is killed, so that removing or copying
+ * an unfinished tree never walks into this machine's. For the golden rootfs and image bases.
+ */
+export async function debootstrapMinbase(arch: string, suite: string, packages: string[], target: string, mirror: string): Promise<void> {
+  const include = packages.length ? [`--include=${packages.join(',')}`] : [];
+  await run`unshare --mount --propagation private debootstrap --arch=${arch} --variant=minbase ${include} ${suite} ${target} ${mirror}`;
+}
+
 export function goldenKey(userland: Userland, mirror: string): string {
   const inputs = JSON.stringify({ userland, SUITE, PACKAGES, mirror, RECIPE_VERSION, SSHD_CONFIG, PI_CMDLINE, LAB_UNITS, CONTAINERD_CONFIG });
   return `${userland}-${createHash('sha256').update(inputs).digest('hex').slice(0, 16)}`;
@@ -100,9 +110,7 @@ export async function ensureGolden(userland: Userland, log: (msg: string) => voi
     await mkdir(tmp, { recursive: true });
     log(`building the golden ${userland} rootfs with debootstrap (a few minutes, cached in ${dir})`);
     try {
-      // In a mount namespace of its own: the /proc and /sys it mounts in the target go with it, even when it is
-      // killed, so that removing or copying the unfinished tree never walks into this machine's.
-      await run`unshare --mount --propagation private debootstrap --arch=${userland} --variant=minbase --include=${PACKAGES.join(',')} ${SUITE} ${tmp} ${mirror}`;
+      await debootstrapMinbase(userland, SUITE, PACKAGES, tmp, mirror);
       await setUpRootfs(tmp, userland);
       await rm(rootfs, { recursive: true, force: true });
       await rename(tmp, rootfs);
